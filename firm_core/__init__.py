@@ -1,0 +1,26 @@
+"""firm_core: backend-agnostic core of the FIRM toolkit (numpy + scipy only).
+
+Public contract (DESIGN.md section 3)::
+
+    import firm_core as fc
+    res = fc.solve_min_norm(jacobian, beta=0.1)      # or gram=...
+    fc.pareto_stationarity(jacobian)
+    fc.project_simplex(v)
+"""
+
+from .min_norm import EXACT_METHODS, METHODS, folding_matrix, pareto_stationarity, solve_min_norm
+from .result import MinNormResult, SolverStatus
+from .simplex import project_simplex
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EXACT_METHODS",
+    "METHODS",
+    "MinNormResult",
+    "SolverStatus",
+    "folding_matrix",
+    "pareto_stationarity",
+    "project_simplex",
+    "solve_min_norm",
+]

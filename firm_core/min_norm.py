@@ -1,0 +1,214 @@
+"""The regularized min-norm subproblem at the heart of FIRM.
+
+    lambda*(Q; beta, p) = argmin_{lambda in simplex} 0.5 lambda^T Q lambda + 0.5 beta ||lambda - p||^2,
+    direction d = J^T lambda*,   Q = J J^T.
+
+beta = 0 is MGDA; beta > 0 makes lambda* unique and (1/beta)-Lipschitz in Q; beta -> inf gives p.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import solvers
+from ._validate import (
+    as_real_array,
+    check_beta,
+    check_gram,
+    check_positive_float,
+    check_positive_int,
+    check_preference,
+)
+from .result import MinNormResult, SolverStatus
+from .simplex import _project_simplex
+from .tolerances import DEFAULT_TOL, SIMPLEX_FEASIBILITY_TOL
+
+#: Round-off floor of the KKT certificate: a relative residual this small counts as meeting any `tol`.
+ROUNDOFF_KKT = 1e3 * np.finfo(np.float64).eps
+
+_KERNELS = {
+    "closed_form": solvers.solve_closed_form,
+    "enumeration": solvers.solve_enumeration,
+    "active_set": solvers.solve_active_set,
+    "frank_wolfe": solvers.solve_frank_wolfe,
+    "projected_gradient": solvers.solve_projected_gradient,
+    "cvxpy": solvers.solve_cvxpy,
+}
+#: Methods that are exact up to round-off (their answer is certified to EXACT_KKT_TOL).
+EXACT_METHODS = ("closed_form", "enumeration", "active_set")
+METHODS = ("auto", *_KERNELS)
+
+#: auto: support enumeration beats NNLS per problem in batches up to this M, and single solves up to
+#: AUTO_ENUMERATION_SINGLE_MAX_M (measured by benchmarks/bench_solvers.py).
+AUTO_ENUMERATION_BATCH_MAX_M = 6
+AUTO_ENUMERATION_SINGLE_MAX_M = 4
+
+
+def folding_matrix(p: np.ndarray) -> np.ndarray:
+    """P = (I - 1 p^T)(I - p 1^T): on the simplex, lambda^T P lambda = ||lambda - p||^2."""
+    m = len(p)
+    a = np.eye(m) - np.outer(np.ones(m), p)
+    return a @ a.T
+
+
+def folded_gram(q: np.ndarray, beta: float, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (Q' / s, s) with Q' = Q + beta P and s = max|Q| + beta (per problem, > 0)."""
+    s = np.max(np.abs(q), axis=(-2, -1)) + beta
+    s = np.where(s > 0, s, 1.0)
+    qf = q + beta * folding_matrix(p) if beta > 0 else q
+    return qf / s[..., None, None], s
+
+
+def pick_method(m: int, batch: int) -> str:
+    """The fastest exact method for M objectives and a batch of ``batch`` problems."""
+    if m <= 2:
+        return "closed_form"
+    limit = AUTO_ENUMERATION_BATCH_MAX_M if batch > 1 else AUTO_ENUMERATION_SINGLE_MAX_M
+    return "enumeration" if m <= limit else "active_set"
+
+
+def certificates(q, lam, beta, p, s):
+    """Relative KKT residual ||l - Proj(l - g/s)|| and relative FW gap (g^T l - min g)/s,
+    g = Q l + beta (l - p)."""
+    g = (np.einsum("...ij,...j->...i", q, lam) + beta * (lam - p)) / s[..., None]
+    kkt = np.linalg.norm(lam - _project_simplex(lam - g), axis=-1)
+    gap = np.einsum("...i,...i->...", g, lam) - g.min(axis=-1)
+    return kkt, np.maximum(gap, 0.0)
+
+
+def solve_min_norm(
+    jacobian=None,
+    *,
+    gram=None,
+    beta: float = 0.0,
+    preference=None,
+    method: str = "auto",
+    tol: float = DEFAULT_TOL,
+    max_iter: int | None = None,
+) -> MinNormResult:
+    """Solve the regularized min-norm problem, batched over leading axes.
+
+    Pass exactly one of ``jacobian`` (..., M, d) (one row per objective) or ``gram`` (..., M, M).
+    ``beta >= 0``; ``preference`` a probability vector of length M (uniform when None). ``method`` is
+    one of :data:`METHODS`; ``"auto"`` picks the fastest exact one. ``tol`` is the stopping tolerance
+    of each method's own certificate (relative KKT residual; the FW gap for ``"frank_wolfe"``).
+
+    Every answer is re-checked: simplex feasibility and the certificate are recomputed in float64
+    and a failed check downgrades the status with a message. float32 input is solved in float64 and
+    returned as float32.
+    """
+    where = "solve_min_norm"
+    if (jacobian is None) == (gram is None):
+        got = "both" if jacobian is not None else "neither"
+        raise ValueError(f"{where}: pass exactly one of `jacobian` or `gram`, got {got}")
+    if method not in METHODS:
+        raise ValueError(f"{where}: `method` must be one of {METHODS}, got {method!r}")
+    tol = check_positive_float(tol, "tol", where)
+    max_iter = check_positive_int(max_iter, "max_iter", where, allow_none=True)
+    beta = check_beta(beta, where)
+
+    jac = None
+    if jacobian is not None:
+        jac, out_dtype = as_real_array(jacobian, "jacobian", where, min_ndim=2)
+        if jac.shape[-2] == 0 or jac.shape[-1] == 0:
+            raise ValueError(f"{where}: `jacobian` must have M >= 1 rows and d >= 1 columns, got shape {jac.shape}")
+        q = jac @ np.swapaxes(jac, -1, -2)
+    else:
+        q, out_dtype = as_real_array(gram, "gram", where, min_ndim=2)
+        q = check_gram(q, where)
+    m = q.shape[-1]
+    p = check_preference(preference, m, where)
+    batch_shape = q.shape[:-2]
+    qb = q.reshape((-1, m, m))
+    bsz = qb.shape[0]
+
+    name = pick_method(m, bsz) if method == "auto" else method
+    if name == "closed_form" and m != 2:
+        raise ValueError(f"{where}: method 'closed_form' needs M = 2 objectives, got M = {m}")
+    if name == "enumeration" and m > solvers.ENUMERATION_MAX_M:
+        raise ValueError(f"{where}: method 'enumeration' supports M <= {solvers.ENUMERATION_MAX_M}, got M = {m}")
+
+    if bsz == 0:
+        lam, iters, conv = np.empty((0, m)), np.empty(0, dtype=np.int64), np.empty(0, dtype=bool)
+        s = np.empty(0)
+    elif m == 1:
+        lam, iters, conv = np.ones((bsz, 1)), np.ones(bsz, dtype=np.int64), np.ones(bsz, dtype=bool)
+        s = np.ones(bsz)
+    else:
+        qn, s = folded_gram(qb, beta, p)
+        lam, iters, conv = _KERNELS[name](qn, p, tol=tol, max_iter=max_iter)
+        if name == "enumeration":  # certified fallback for near-singular supports
+            kkt, _ = certificates(qb, lam, beta, p, s)
+            bad = kkt > max(tol, ROUNDOFF_KKT)
+            if bad.any():
+                lam[bad], it2, conv[bad] = solvers.solve_active_set(qn[bad], p)
+                iters[bad] += it2
+    if bsz and m == 1:
+        s = np.maximum(np.abs(qb[:, 0, 0]) + beta, 1.0)
+
+    # Post-check: feasibility repair within round-off, then certificates recomputed in float64.
+    infeasible = (lam.min(axis=-1, initial=0.0) < -SIMPLEX_FEASIBILITY_TOL) | (
+        np.abs(lam.sum(axis=-1) - 1.0) > SIMPLEX_FEASIBILITY_TOL * m
+    ) | ~np.all(np.isfinite(lam), axis=-1)
+    lam = np.clip(np.nan_to_num(lam, nan=0.0), 0.0, None)
+    total = lam.sum(axis=-1, keepdims=True)
+    lam = np.where(total > 0, lam / np.where(total > 0, total, 1.0), p)
+    kkt, gap = certificates(qb, lam, beta, p, s)
+    cert = gap if name == "frank_wolfe" else kkt
+    cert_ok = cert <= max(tol, ROUNDOFF_KKT)
+
+    statuses = np.empty(bsz, dtype=object)
+    statuses[:] = SolverStatus.CONVERGED
+    statuses[~conv] = SolverStatus.MAX_ITER
+    statuses[conv & (~cert_ok | infeasible)] = SolverStatus.NUMERICAL
+    worst = max(statuses, key=lambda st: st.severity, default=SolverStatus.CONVERGED)
+    message = _message(worst, name, statuses, cert, infeasible, tol)
+
+    norm_sq = np.einsum("bi,bij,bj->b", lam, qb, lam)
+    value = 0.5 * norm_sq + 0.5 * beta * np.sum((lam - p) ** 2, axis=-1)
+    direction = None
+    if jac is not None:
+        direction = np.einsum("...m,...md->...d", lam.reshape(batch_shape + (m,)), jac).astype(out_dtype)
+
+    def shaped(a, dtype=None):
+        a = a.reshape(batch_shape + a.shape[1:])
+        return a.astype(dtype) if dtype is not None else a
+
+    return MinNormResult(
+        weights=shaped(lam, out_dtype),
+        direction=direction,
+        value=shaped(value, out_dtype),
+        norm_sq=shaped(np.maximum(norm_sq, 0.0), out_dtype),
+        kkt_residual=shaped(kkt),
+        gap=shaped(gap),
+        iterations=shaped(iters),
+        status=worst,
+        statuses=shaped(statuses),
+        message=message,
+        method=name,
+    )
+
+
+def _message(worst, name, statuses, cert, infeasible, tol) -> str:
+    n = len(statuses)
+    what = "FW gap" if name == "frank_wolfe" else "relative KKT residual"
+    if worst is SolverStatus.CONVERGED:
+        top = float(cert.max()) if n else 0.0
+        return f"{name}: converged on {n} problem(s); max {what} {top:.2e} <= tol {tol:.1e}"
+    n_iter = int(sum(st is SolverStatus.MAX_ITER for st in statuses))
+    n_num = int(sum(st is SolverStatus.NUMERICAL for st in statuses))
+    parts = []
+    if n_iter:
+        parts.append(f"{n_iter} of {n} hit the iteration cap")
+    if n_num:
+        parts.append(
+            f"{n_num} of {n} failed the post-check ({int(infeasible.sum())} infeasible; "
+            f"max {what} {float(cert.max()):.2e} > tol {tol:.1e})"
+        )
+    return f"{name}: " + "; ".join(parts)
+
+
+def pareto_stationarity(jacobian=None, *, gram=None) -> np.ndarray:
+    """phi = min_{lambda in simplex} ||J^T lambda||^2 (0 iff x is Pareto-stationary); batched."""
+    res = solve_min_norm(jacobian, gram=gram, beta=0.0)
+    return res.norm_sq

@@ -1,0 +1,36 @@
+"""Euclidean projection onto the probability simplex."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def project_simplex(v) -> np.ndarray:
+    """Project ``v`` onto ``{x : x >= 0, sum x = 1}`` along the last axis (batched, exact).
+
+    Sort-based algorithm (Held et al. 1974; Duchi et al. 2008): with ``u`` sorted descending and
+    ``rho = max{j : u_j - (sum_{k<=j} u_k - 1) / j > 0}``, the projection is
+    ``max(v - theta, 0)`` with ``theta = (sum_{k<=rho} u_k - 1) / rho``. O(M log M) per vector.
+    """
+    v = np.asarray(v)
+    if v.ndim == 0 or v.shape[-1] == 0:
+        raise ValueError(f"project_simplex: `v` must have a non-empty last axis, got shape {v.shape}")
+    if not np.issubdtype(v.dtype, np.number) or np.iscomplexobj(v):
+        raise TypeError(f"project_simplex: `v` must be real, got dtype {v.dtype}")
+    out_dtype = v.dtype if np.issubdtype(v.dtype, np.floating) else np.float64
+    x = v.astype(np.float64)
+    if not np.all(np.isfinite(x)):
+        raise ValueError("project_simplex: `v` has non-finite entries")
+    return _project_simplex(x).astype(out_dtype, copy=False)
+
+
+def _project_simplex(x: np.ndarray) -> np.ndarray:
+    """Unchecked float64 kernel of :func:`project_simplex`."""
+    m = x.shape[-1]
+    u = -np.sort(-x, axis=-1)
+    css = np.cumsum(u, axis=-1) - 1.0
+    j = np.arange(1, m + 1, dtype=np.float64)
+    cond = u - css / j > 0
+    rho = m - 1 - np.argmax(cond[..., ::-1], axis=-1)  # last index where cond holds (always >= 0)
+    theta = np.take_along_axis(css, rho[..., None], axis=-1) / (rho[..., None] + 1.0)
+    return np.maximum(x - theta, 0.0)

@@ -1,0 +1,38 @@
+"""Exact method for any M: least-distance programming reduced to NNLS (Lawson & Hanson)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import nnls
+
+
+def _factor(q: np.ndarray) -> np.ndarray:
+    """R with R^T R = q, from the symmetric eigendecomposition (robust for singular PSD q)."""
+    w, v = np.linalg.eigh(q)
+    return np.sqrt(np.maximum(w, 0.0))[:, None] * v.T
+
+
+def solve_active_set(qn: np.ndarray, p: np.ndarray, *, max_iter: int | None = None, **_):
+    """min_{mu >= 0} ||[R; 1^T] mu - [0; 1]||^2 by Lawson-Hanson NNLS, then lambda = mu / sum(mu).
+
+    Restricting mu = t lambda with lambda in the simplex gives t^2 ||R lambda||^2 + (t - 1)^2, minimized
+    at t = 1 / (1 + ||R lambda||^2) with value v / (1 + v), v = ||R lambda||^2, increasing in v: so the
+    NNLS solution normalized is the min-norm point. NNLS is a finite active-set method.
+    """
+    bsz, m, _ = qn.shape
+    weights = np.empty((bsz, m))
+    iters = np.zeros(bsz, dtype=np.int64)
+    converged = np.ones(bsz, dtype=bool)
+    b = np.zeros(m + 1)
+    b[m] = 1.0
+    cap = max_iter if max_iter is not None else 10 * (m + 1)
+    for k in range(bsz):
+        a = np.vstack([_factor(qn[k]), np.ones((1, m))])
+        try:
+            mu, _ = nnls(a, b, maxiter=cap)
+        except RuntimeError:  # iteration cap (older scipy raises)
+            mu, converged[k] = np.full(m, 1.0 / m), False
+        s = mu.sum()
+        weights[k] = mu / s if s > 0 else np.full(m, 1.0 / m)
+        iters[k] = int(np.count_nonzero(mu)) or 1
+    return weights, iters, converged

@@ -1,0 +1,25 @@
+"""M = 2 closed form."""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Below this (relative) curvature a - 2b + c the two objectives have the same gradient and every
+#: lambda gives the same direction; we return the beta -> 0+ limit, lambda = p.
+TIE_CURVATURE = 64 * np.finfo(np.float64).eps
+
+
+def solve_closed_form(qn: np.ndarray, p: np.ndarray, **_) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """lambda_1 = clip((c - b) / (a - 2b + c), 0, 1) on the folded Gram [[a, b], [b, c]].
+
+    On the folded matrix Q' = Q + beta (I - 1p^T)(I - p1^T) this is the regularized formula
+    lambda_1 = clip((c - b + 2 beta p_1) / (a - 2b + c + 2 beta), 0, 1) of the unfolded one.
+    Ties (a - 2b + c = 0, possible only at beta = 0 with equal gradients) return lambda = p.
+    """
+    a, b, c = qn[:, 0, 0], qn[:, 0, 1], qn[:, 1, 1]
+    den = a - 2 * b + c
+    tie = den <= TIE_CURVATURE
+    l1 = np.where(tie, p[0], np.clip((c - b) / np.where(tie, 1.0, den), 0.0, 1.0))
+    weights = np.stack([l1, 1.0 - l1], axis=-1)
+    ones = np.ones(len(qn), dtype=np.int64)
+    return weights, ones, np.ones(len(qn), dtype=bool)

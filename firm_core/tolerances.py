@@ -1,0 +1,38 @@
+"""Named numerical tolerances, in one place.
+
+All tolerances are *relative*: the min-norm problem is solved on the normalized Gram matrix
+``Q' / s`` with ``s = max|Q| + beta`` (see :mod:`firm_core.min_norm`), so a residual of 1e-12 means
+1e-12 of the problem's own scale whatever that scale is. Never loosen one to make a test pass.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Default stopping tolerance of ``solve_min_norm`` (relative KKT residual, or FW gap for Frank-Wolfe).
+DEFAULT_TOL = 1e-12
+
+#: The exact methods must certify a relative KKT residual at most this on every instance (float64).
+EXACT_KKT_TOL = 1e-10
+
+#: How far below zero a returned weight may be, and how far its sum from 1 (relative), before the
+#: post-check calls the answer infeasible.
+SIMPLEX_FEASIBILITY_TOL = 1e-12
+
+#: A Gram matrix counts as symmetric when max|Q - Q^T| <= SYMMETRY_TOL * max|Q|.
+SYMMETRY_TOL = 1e-8
+
+#: A Gram matrix counts as PSD when its smallest eigenvalue >= -PSD_TOL * max|Q|.
+PSD_TOL = 1e-8
+
+#: A preference vector must have non-negative entries summing to 1 within this.
+PREFERENCE_SUM_TOL = 1e-9
+
+#: Round-off tolerance of results returned in the input dtype (float32 results are rounded from
+#: float64 solves), used by tests comparing across dtypes.
+DTYPE_RTOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-5}
+
+
+def dtype_rtol(dtype) -> float:
+    """Relative comparison tolerance for results returned in ``dtype``."""
+    return DTYPE_RTOL[np.dtype(dtype)]
