@@ -12,13 +12,13 @@ from .tolerances import PREFERENCE_SUM_TOL, PSD_TOL, SYMMETRY_TOL
 def as_real_array(x, name: str, where: str, *, min_ndim: int = 0) -> tuple[np.ndarray, np.dtype]:
     """Return ``(float64 copy, dtype to return results in)``; TypeError/ValueError name ``name``."""
     arr = np.asarray(x)
-    if arr.dtype == bool or arr.dtype == object or np.iscomplexobj(arr) or not np.issubdtype(arr.dtype, np.number):
+    if arr.dtype.kind not in "fiu":  # bool, complex, object, strings are refused
         raise TypeError(f"{where}: `{name}` must be a real numeric array, got dtype {arr.dtype}")
     if arr.ndim < min_ndim:
         raise ValueError(f"{where}: `{name}` must have at least {min_ndim} dimensions, got shape {arr.shape}")
-    out_dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    out_dtype = arr.dtype if arr.dtype.kind == "f" and arr.dtype.itemsize in (4, 8) else np.dtype(np.float64)
     arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
+    if not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise ValueError(f"{where}: `{name}` has non-finite entries, e.g. {arr[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
     return arr, np.dtype(out_dtype)

@@ -1,5 +1,6 @@
 """Federated multi-objective test problems (pure numpy) with analytic Pareto sets where known."""
 
 from .base import Problem
+from .quadratics import HeterogeneousQuadratics, SmoothnessConstants
 
-__all__ = ["Problem"]
+__all__ = ["HeterogeneousQuadratics", "Problem", "SmoothnessConstants"]

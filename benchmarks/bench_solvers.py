@@ -1,0 +1,132 @@
+"""Min-norm solvers side by side: time per problem and accuracy, single solves and batches.
+
+    python benchmarks/bench_solvers.py [--quick]
+
+For M in {2, 3, 5, 10} and d in {10, 10^4}: every method on the same random Jacobians (Gaussian rows
+plus a shared offset, so the optimum mixes interior and boundary supports), beta in {0, 0.1 * scale}.
+Reported: median time per problem, max relative KKT residual, max relative value gap to the exact
+reference (active_set), and the speed-up of the default ("auto") over cvxpy and over frank_wolfe.
+Batches: a stack of problems in one call vs a Python loop of single calls. Ratios, not absolute
+times, are the result: they are measured side by side in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import numpy as np
+
+import firm_core as fc
+
+METHODS = ["auto", "closed_form", "enumeration", "active_set", "projected_gradient", "frank_wolfe", "cvxpy"]
+
+
+def instances(rng, n, m, d):
+    jac = rng.normal(size=(n, m, d)) + rng.normal(size=(n, 1, d))
+    return jac
+
+
+def applicable(method, m):
+    return not (method == "closed_form" and m != 2) and not (method == "enumeration" and m > 8)
+
+
+def time_single(method, jacs, beta, reps):
+    times, res = [], []
+    for j in jacs[:reps]:
+        t0 = time.perf_counter()
+        r = fc.solve_min_norm(j, beta=beta, method=method)
+        times.append(time.perf_counter() - t0)
+        res.append(r)
+    return float(np.median(times)), res
+
+
+def accuracy(results, ref):
+    kkt = max(float(np.max(r.kkt_residual)) for r in results)
+    gaps = []
+    for r, rr in zip(results, ref):
+        scale = max(float(np.max(np.abs(rr.value))), 1e-300)
+        gaps.append(float(np.max(np.abs(np.asarray(r.value, float) - rr.value))) / scale)
+    return kkt, max(gaps)
+
+
+def bench_single(rng, quick):
+    rows = []
+    for m in (2, 3, 5, 10):
+        for d in (10, 10_000):
+            jacs = instances(rng, 20 if quick else 40, m, d)
+            scale = float(np.median(np.einsum("nmd,nmd->nm", jacs, jacs)))
+            for beta in (0.0, 0.1 * scale):
+                ref_t, ref = time_single("active_set", jacs, beta, len(jacs))
+                timing = {}
+                for meth in METHODS:
+                    if not applicable(meth, m):
+                        continue
+                    reps = 10 if meth == "cvxpy" else len(jacs)
+                    t, res = time_single(meth, jacs, beta, reps)
+                    kkt, gap = accuracy(res, ref[:reps])
+                    timing[meth] = t
+                    rows.append(dict(M=m, d=d, beta=beta, method=meth, us=t * 1e6, kkt=kkt, gap=gap))
+                for r in rows[-len(timing):]:
+                    r["vs_cvxpy"] = timing["cvxpy"] / timing["auto"] if r["method"] == "auto" else None
+                    r["vs_fw"] = timing["frank_wolfe"] / timing["auto"] if r["method"] == "auto" else None
+    return rows
+
+
+def bench_batch(rng, quick):
+    rows = []
+    n = 2_000 if quick else 10_000
+    for m in (2, 3, 5):
+        jacs = instances(rng, n, m, 10)
+        loop_n = min(n, 2_000)
+        t0 = time.perf_counter()
+        singles = [fc.solve_min_norm(j, beta=0.1) for j in jacs[:loop_n]]
+        t_loop = (time.perf_counter() - t0) / loop_n
+        for meth in ("auto", "enumeration", "active_set", "projected_gradient", "frank_wolfe"):
+            if not applicable(meth, m):
+                continue
+            t0 = time.perf_counter()
+            r = fc.solve_min_norm(jacs, beta=0.1, method=meth)
+            t = (time.perf_counter() - t0) / n
+            agree = float(np.max(np.abs(r.weights[:loop_n] - np.stack([s.weights for s in singles]))))
+            rows.append(dict(M=m, method=meth, batch=n, us=t * 1e6, loop_us=t_loop * 1e6,
+                             speedup=t_loop / t, kkt=float(r.kkt_residual.max()), agree=agree,
+                             status=r.status.value))
+    return rows
+
+
+def fmt_single(rows):
+    out = ["| M | d | beta | method | median us/solve | max rel. KKT | max rel. value gap | auto vs cvxpy | auto vs FW |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        vs_c = f"{r['vs_cvxpy']:.0f}x" if r["vs_cvxpy"] else ""
+        vs_f = f"{r['vs_fw']:.1f}x" if r["vs_fw"] else ""
+        out.append(f"| {r['M']} | {r['d']} | {r['beta']:.3g} | {r['method']} | {r['us']:.1f} | {r['kkt']:.1e} | "
+                   f"{r['gap']:.1e} | {vs_c} | {vs_f} |")
+    return "\n".join(out)
+
+
+def fmt_batch(rows):
+    out = ["| M | method | batch | us/problem (batched) | us/problem (loop of auto) | speed-up | max rel. KKT | max |batch - loop| | status |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['M']} | {r['method']} | {r['batch']} | {r['us']:.2f} | {r['loop_us']:.1f} | {r['speedup']:.0f}x | "
+                   f"{r['kkt']:.1e} | {r['agree']:.1e} | {r['status']} |")
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer instances (smoke run)")
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}, numpy {np.__version__}")
+    print("\nSingle solves (one problem per call; cvxpy on 10 instances)\n")
+    print(fmt_single(bench_single(rng, args.quick)))
+    print("\nBatches (d = 10, beta = 0.1; loop = Python loop of single 'auto' solves over the first 2000)\n")
+    print(fmt_batch(bench_batch(rng, args.quick)))
+
+
+if __name__ == "__main__":
+    main()
