@@ -138,7 +138,8 @@ class History:
         if key == "dist_pareto":
             return np.array([np.nan if v is None else v for v in vals], dtype=np.float64)
         if key in VECTOR_KEYS:
-            return np.array(vals, dtype=np.float64).reshape(len(vals), -1)
+            width = len(vals[0]) if vals else 0
+            return np.array(vals, dtype=np.float64).reshape(len(vals), width)
         if key in INT_KEYS:
             return np.array(vals, dtype=np.int64)
         if key == "skipped":

@@ -1,0 +1,47 @@
+"""Per-round metrics, computed from full gradients of the global objective (DESIGN section 2).
+
+    phi(x)    = min_{lambda in simplex} ||J(x)^T lambda||^2        (Pareto stationarity)
+    D_lambda  = mean_i ||lambda_i - lambda_bar||^2,  lambda_bar = mean_i lambda_i
+    D_x       = mean_i ||y_i - x_{t+1}||^2
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..min_norm import pareto_stationarity
+
+
+def evaluate_point(problem, x) -> dict:
+    """{"phi": phi(x), "objectives": F(x) (M,), "dist_pareto": distance to the Pareto set or None}."""
+    x = np.asarray(x, dtype=np.float64)
+    jac = np.asarray(problem.jacobian(x), dtype=np.float64)
+    values = np.asarray(problem.values(x), dtype=np.float64)
+    if np.all(np.isfinite(jac)):
+        phi = float(pareto_stationarity(jac))
+    else:
+        phi = float("nan")
+    dist = problem.distance_to_pareto_set(x)
+    return {"phi": phi, "objectives": values, "dist_pareto": None if dist is None else float(dist)}
+
+
+def nan_point(num_objectives: int) -> dict:
+    """The metrics of a round that was not evaluated."""
+    return {"phi": float("nan"), "objectives": np.full(num_objectives, np.nan), "dist_pareto": None}
+
+
+def lambda_disagreement(lambdas) -> float:
+    """mean_i ||lambda_i - lambda_bar||^2 for lambdas (n, M); NaN when n = 0."""
+    lam = np.asarray(lambdas, dtype=np.float64)
+    if lam.shape[0] == 0:
+        return float("nan")
+    dev = lam - lam[0]  # shifting by a member first makes identical rows give exactly 0
+    return float(np.mean(np.sum((dev - dev.mean(axis=0)) ** 2, axis=1)))
+
+
+def model_drift(points, x_new) -> float:
+    """mean_i ||y_i - x_{t+1}||^2 for client points (n, d); NaN when n = 0."""
+    y = np.asarray(points, dtype=np.float64)
+    if y.shape[0] == 0:
+        return float("nan")
+    return float(np.mean(np.sum((y - np.asarray(x_new)) ** 2, axis=1)))
