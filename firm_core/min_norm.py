@@ -122,7 +122,7 @@ def solve_min_norm(
     bsz = qb.shape[0]
 
     name = pick_method(m, bsz) if method == "auto" else method
-    if name == "closed_form" and m != 2:
+    if method == "closed_form" and m != 2:
         raise ValueError(f"{where}: method 'closed_form' needs M = 2 objectives, got M = {m}")
     if name == "enumeration" and m > solvers.ENUMERATION_MAX_M:
         raise ValueError(f"{where}: method 'enumeration' supports M <= {solvers.ENUMERATION_MAX_M}, got M = {m}")

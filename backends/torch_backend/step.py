@@ -6,6 +6,8 @@
     p.grad <- J^T lambda             (then any torch optimizer steps; plain SGD is the theory's update)
 
 beta = inf is accepted and means lambda = p exactly (the linear scalarization p^T L).
+With ``beta_relative=True`` the regularization used is beta * tr(Q) / M (beta in units of the mean
+squared gradient norm), which makes one beta meaningful across models whose gradient scales differ.
 
 ``method="fast"`` (approximate in lambda, exact in the combination): lambda is solved on the Gram of
 the losses' gradients with respect to a cheap *surrogate* tensor s that the losses depend on (in
@@ -77,6 +79,13 @@ def check_beta_pref(beta, preference, m: int | None = None):
     return beta, p
 
 
+def effective_beta(gram: np.ndarray, beta: float, relative: bool) -> float:
+    """beta, or beta * tr(Q) / M when ``relative`` (0 when Q = 0 and beta is finite)."""
+    if not relative or math.isinf(beta):
+        return beta
+    return beta * float(np.trace(gram)) / gram.shape[-1]
+
+
 def solve_weights(gram: np.ndarray, beta: float, preference=None, solver: str = "auto"):
     """lambda*(Q; beta, p) via firm_core; beta = inf returns p. Returns (weights (M,), message)."""
     m = gram.shape[-1]
@@ -105,6 +114,7 @@ class MultiObjectiveStep:
     ----------
     params : the parameters to differentiate (e.g. only the LoRA tensors).
     beta : regularization of lambda toward ``preference`` (0 = MGDA, inf = scalarization).
+    beta_relative : use beta * tr(Q) / M instead of beta (scale-free beta).
     preference : probability vector p of length M (uniform when None).
     method : "autograd" (M autograd.grad calls, exact), "batched" (is_grads_batched, exact) or
         "fast" (lambda from surrogate gradients; approximate lambda, exact combined gradient).
@@ -114,9 +124,11 @@ class MultiObjectiveStep:
     """
 
     def __init__(self, params, beta: float = 0.0, preference=None, method: str = "autograd",
-                 on_nonfinite: Literal["raise", "skip"] = "raise", optimizer=None, solver: str = "auto"):
+                 on_nonfinite: Literal["raise", "skip"] = "raise", optimizer=None, solver: str = "auto",
+                 beta_relative: bool = False):
         self.params = as_param_list(params)
         self.beta, self.preference = check_beta_pref(beta, preference)
+        self.beta_relative = bool(beta_relative)
         if method not in STEP_METHODS:
             raise ValueError(f"`method` must be one of {STEP_METHODS}, got {method!r}")
         if on_nonfinite not in NONFINITE_POLICIES:
@@ -150,7 +162,8 @@ class MultiObjectiveStep:
             bad = [k for k in range(m) if not bool(finite_rows[k])]
             return self._bad(m, f"non-finite gradient for objective(s) {bad}")
         gram = gram64(jac)
-        weights, msg = solve_weights(gram, self.beta, self.preference, self.solver)
+        weights, msg = solve_weights(gram, effective_beta(gram, self.beta, self.beta_relative),
+                                     self.preference, self.solver)
         lam = torch.as_tensor(weights, dtype=jac.dtype, device=jac.device)
         direction = lam @ jac
         write_grads(self.params, direction)
@@ -167,7 +180,8 @@ class MultiObjectiveStep:
         if not bool(torch.isfinite(js).all()):
             return self._bad(m, "non-finite surrogate gradient")
         gram = gram64(js)
-        weights, msg = solve_weights(gram, self.beta, self.preference, self.solver)
+        weights, msg = solve_weights(gram, effective_beta(gram, self.beta, self.beta_relative),
+                                     self.preference, self.solver)
         lam = torch.as_tensor(weights, dtype=losses[0].dtype, device=losses[0].device)
         combined = (lam * torch.stack(losses)).sum()
         grads = torch.autograd.grad(combined, self.params, allow_unused=True)

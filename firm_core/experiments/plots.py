@@ -59,7 +59,7 @@ def _curve(values, label: str) -> np.ndarray:
     return arr
 
 
-def _log_curves(ax, curves: Mapping[str, np.ndarray], ylabel: str) -> None:
+def draw_log_curves(ax, curves: Mapping[str, np.ndarray], ylabel: str) -> None:
     """Draw positive curves on a log axis; name the curves that are all zero or undefined in the legend."""
     drawn = 0
     for i, (label, values) in enumerate(curves.items()):
@@ -86,18 +86,24 @@ def _log_curves(ax, curves: Mapping[str, np.ndarray], ylabel: str) -> None:
     ax.legend(fontsize=8)
 
 
-def plot_stationarity(curves: Mapping[str, np.ndarray], path, *, title: str = "Pareto stationarity") -> Path:
+def plot_stationarity(
+    curves: Mapping[str, np.ndarray], path, *,
+    title: str = r"Pareto stationarity $\phi(x_t)=\min_{\lambda\in\Delta}\ \|J(x_t)^{\top}\lambda\|^2$",
+) -> Path:
     """phi(x_t) = min_{lambda in simplex} ||J(x_t)^T lambda||^2 per round, log scale."""
     fig, ax = plt.subplots(figsize=FIGSIZE)
-    _log_curves(ax, curves, r"$\phi(x_t)=\min_{\lambda\in\Delta}\|J(x_t)^\top\lambda\|^2$")
+    draw_log_curves(ax, curves, r"$\phi(x_t)$  (log scale)")
     ax.set_title(title)
     return _save(fig, path)
 
 
-def plot_disagreement(curves: Mapping[str, np.ndarray], path, *, title: str = "Client disagreement on lambda") -> Path:
+def plot_disagreement(
+    curves: Mapping[str, np.ndarray], path, *,
+    title: str = r"Client disagreement $D_\lambda=\mathrm{mean}_i\ \|\lambda_i-\bar{\lambda}\|^2$",
+) -> Path:
     """D_lambda = mean_i ||lambda_i - lambda_bar||^2 per round, log scale."""
     fig, ax = plt.subplots(figsize=FIGSIZE)
-    _log_curves(ax, curves, r"$D_\lambda=\mathrm{mean}_i\|\lambda_i-\bar\lambda\|^2$")
+    draw_log_curves(ax, curves, r"$D_\lambda$  (log scale)")
     ax.set_title(title)
     return _save(fig, path)
 

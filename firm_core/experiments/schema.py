@@ -32,7 +32,11 @@ def join(path: str, key: str | int) -> str:
 
 def show(value) -> str:
     """How a found value appears in messages: strings quoted, numbers as written in the file."""
-    return repr(value) if isinstance(value, str) else str(value) if not isinstance(value, Mapping) else repr(dict(value))
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, Mapping):
+        return repr(dict(value))
+    return str(value)
 
 
 def require_mapping(value, path: str) -> Mapping:
@@ -48,7 +52,7 @@ def require_list(value, path: str, *, min_len: int = 0) -> Sequence:
     if isinstance(value, str | bytes) or not isinstance(value, Sequence):
         raise ConfigError(path, f"must be a list, got {show(value)} of type {type(value).__name__}")
     if len(value) < min_len:
-        raise ConfigError(path, f"must have at least {min_len} entries, got {len(value)}")
+        raise ConfigError(path, f"must have at least {min_len} {'entry' if min_len == 1 else 'entries'}, got {len(value)}")
     return value
 
 

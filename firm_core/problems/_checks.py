@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import numbers
 
 import numpy as np
@@ -95,21 +97,26 @@ def check_clients_and_points(clients, x, num_clients: int, dim: int, where: str)
 
 
 def simplex_lattice(m: int, k: int) -> np.ndarray:
-    """All points of the simplex Delta_m whose coordinates are multiples of 1/k: C(k+m-1, m-1) rows."""
+    """All points of the simplex Delta_m whose coordinates are multiples of 1/k: C(k+m-1, m-1) rows
+    (stars and bars: bar positions b_1 < ... < b_{m-1} in [0, k+m-2] give counts b_j - b_{j-1} - 1)."""
     if m == 1:
         return np.ones((1, 1))
-    rows = []
-    for first in range(k + 1):
-        for rest in simplex_lattice(m - 1, k - first) * (k - first) if k - first > 0 else [np.zeros(m - 1)]:
-            rows.append(np.concatenate([[first], rest]))
-    return np.asarray(rows, dtype=np.float64) / k
+    bars = np.array(list(itertools.combinations(range(k + m - 1), m - 1)), dtype=np.int64)
+    edges = np.concatenate([np.full((len(bars), 1), -1), bars, np.full((len(bars), 1), k + m - 1)], axis=1)
+    return (np.diff(edges, axis=1) - 1).astype(np.float64)[::-1] / k
 
 
 def lattice_with_at_least(m: int, num: int) -> np.ndarray:
-    """The coarsest simplex lattice with >= num points, thinned evenly to exactly num rows (vertices kept for M=2)."""
+    """``num`` weights spread over the simplex: evenly spaced w_1 for M = 2 (ends included); for
+    M >= 3 the coarsest simplex lattice with >= num points, thinned evenly to exactly num rows."""
+    if m == 1:
+        return np.ones((num, 1))
+    if m == 2:
+        t = np.linspace(0.0, 1.0, num)
+        return np.stack([t, 1.0 - t], axis=1)
     k = 1
-    while len(simplex_lattice(m, k)) < num:
+    while math.comb(k + m - 1, m - 1) < num:
         k += 1
     grid = simplex_lattice(m, k)
-    idx = np.unique(np.round(np.linspace(0, len(grid) - 1, num)).astype(int))
+    idx = np.round(np.linspace(0, len(grid) - 1, num)).astype(int)
     return grid[idx]

@@ -30,9 +30,9 @@ def solve_active_set(qn: np.ndarray, p: np.ndarray, *, max_iter: int | None = No
         a = np.vstack([_factor(qn[k]), np.ones((1, m))])
         try:
             mu, _ = nnls(a, b, maxiter=cap)
-        except RuntimeError:  # iteration cap (older scipy raises)
-            mu, converged[k] = np.full(m, 1.0 / m), False
+            iters[k] = int(np.count_nonzero(mu)) or 1
+        except RuntimeError:  # iteration cap (scipy raises): report the cap, not the fallback's support
+            mu, converged[k], iters[k] = np.full(m, 1.0 / m), False, cap
         s = mu.sum()
         weights[k] = mu / s if s > 0 else np.full(m, 1.0 / m)
-        iters[k] = int(np.count_nonzero(mu)) or 1
     return weights, iters, converged

@@ -14,12 +14,16 @@ def solve_closed_form(qn: np.ndarray, p: np.ndarray, **_) -> tuple[np.ndarray, n
 
     On the folded matrix Q' = Q + beta (I - 1p^T)(I - p1^T) this is the regularized formula
     lambda_1 = clip((c - b + 2 beta p_1) / (a - 2b + c + 2 beta), 0, 1) of the unfolded one.
-    Ties (a - 2b + c = 0, possible only at beta = 0 with equal gradients) return lambda = p.
+    When the computed curvature is below round-off (a - 2b + c <= TIE_CURVATURE), the quotient is
+    meaningless (a - 2b + c cancels; the objective is linear in lambda_1 up to round-off, with slope
+    (a - c) / 2): pick the vertex of the smaller diagonal entry, or lambda = p when |a - c| is itself
+    within round-off (equal gradients, every lambda gives the same direction).
     """
     a, b, c = qn[:, 0, 0], qn[:, 0, 1], qn[:, 1, 1]
     den = a - 2 * b + c
     tie = den <= TIE_CURVATURE
-    l1 = np.where(tie, p[0], np.clip((c - b) / np.where(tie, 1.0, den), 0.0, 1.0))
+    linear = np.where(np.abs(a - c) <= TIE_CURVATURE, p[0], np.where(a < c, 1.0, 0.0))
+    l1 = np.where(tie, linear, np.clip((c - b) / np.where(tie, 1.0, den), 0.0, 1.0))
     weights = np.stack([l1, 1.0 - l1], axis=-1)
     ones = np.ones(len(qn), dtype=np.int64)
     return weights, ones, np.ones(len(qn), dtype=bool)

@@ -1,0 +1,113 @@
+"""The iterate and the client diagnostics as Flower records, and what a message costs on the wire.
+
+Layout of a FIRM train exchange (record keys are constants below):
+
+    server -> client   RecordDict{"arrays": ArrayRecord{"x": x_t (d,) float64},
+                                  "config": ConfigRecord{hyperparameters, see ``settings``}}
+    client -> server   RecordDict{"arrays": ArrayRecord{"x": y_i (d,) float64},
+                                  "metrics": MetricRecord{"num-examples": w_i, "partition-id": i,
+                                                          "lambda-mean": [M floats], ...}}
+
+Sizes are measured on the serialized objects Flower actually transfers: a Message is pushed as the
+deflated bytes of every object in its tree (message, RecordDict, records, Arrays, ArrayChunks), so
+``wire_bytes = sum_o len(o.deflate())`` over the unique objects of the tree. The payload is the
+numbers themselves: ``payload_floats = sum prod(shape)`` and ``payload_bytes = sum prod(shape) *
+itemsize`` over the Arrays, read from the serialized Array headers (npy header bytes and record
+metadata are the overhead ``wire_bytes - payload_bytes``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from flwr.app import Array, ArrayRecord, Message
+from flwr.supercore.inflatable.inflatable_object import InflatableObject, get_all_nested_objects
+
+#: RecordDict keys of the exchange (the names FedAvg uses, so Flower's DP wrappers and mods work).
+ARRAYS_KEY = "arrays"
+CONFIG_KEY = "config"
+METRICS_KEY = "metrics"
+#: Key of the iterate inside the ArrayRecord.
+ITERATE_KEY = "x"
+#: MetricRecord key carrying the client's aggregation weight w_i (Flower's FedAvg convention).
+WEIGHT_KEY = "num-examples"
+#: MetricRecord key carrying the client's identity (its partition id).
+CLIENT_ID_KEY = "partition-id"
+#: MetricRecord key carrying the client's mean lambda over its local steps (M floats).
+LAMBDA_KEY = "lambda-mean"
+#: MetricRecord key carrying the number of local steps the client ran.
+STEPS_KEY = "local-steps"
+#: MetricRecord key: severity of the worst local min-norm solver status (0 converged, 1 max_iter,
+#: 2 numerical; ``firm_core.SolverStatus.severity``).
+SOLVER_STATUS_KEY = "solver-severity"
+
+#: dtype of the iterate on the wire.
+WIRE_DTYPE = np.dtype(np.float64)
+
+
+def iterate_to_record(x: np.ndarray) -> ArrayRecord:
+    """ArrayRecord{"x": x} holding a float64 copy of the 1-D iterate ``x``."""
+    arr = np.asarray(x)
+    if arr.ndim != 1:
+        raise ValueError(f"iterate_to_record: `x` must be 1-D, got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise TypeError(f"iterate_to_record: `x` must be a float array, got dtype {arr.dtype}")
+    return ArrayRecord({ITERATE_KEY: Array(np.array(arr, dtype=WIRE_DTYPE, copy=True))})
+
+
+def record_to_iterate(record: ArrayRecord) -> np.ndarray:
+    """The iterate stored under "x" in ``record``, as a fresh float64 array (the record is untouched)."""
+    if not isinstance(record, ArrayRecord):
+        raise TypeError(f"record_to_iterate: `record` must be an ArrayRecord, got {type(record).__name__}")
+    if list(record.keys()) != [ITERATE_KEY]:
+        raise ValueError(f"record_to_iterate: `record` must hold exactly the key {ITERATE_KEY!r}, got {list(record)}")
+    return np.array(record[ITERATE_KEY].numpy(), dtype=WIRE_DTYPE, copy=True)
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Size of one message: numbers carried (payload) and bytes of its serialized object tree."""
+
+    payload_floats: int
+    payload_bytes: int
+    wire_bytes: int
+
+    def __add__(self, other: Traffic) -> Traffic:
+        return Traffic(
+            self.payload_floats + other.payload_floats,
+            self.payload_bytes + other.payload_bytes,
+            self.wire_bytes + other.wire_bytes,
+        )
+
+
+ZERO_TRAFFIC = Traffic(0, 0, 0)
+
+
+def wire_bytes(obj: InflatableObject) -> int:
+    """Bytes Flower pushes for ``obj``: sum of len(deflate()) over the unique objects of its tree."""
+    return int(sum(len(o.deflate()) for o in get_all_nested_objects(obj).values()))
+
+
+def array_payload(record: ArrayRecord) -> tuple[int, int]:
+    """(floats, bytes) of the numbers in ``record``: sum prod(shape), sum prod(shape) * itemsize."""
+    floats = 0
+    nbytes = 0
+    for arr in record.values():
+        count = int(np.prod(arr.shape, dtype=np.int64))
+        floats += count
+        nbytes += count * np.dtype(arr.dtype).itemsize
+    return floats, nbytes
+
+
+def message_traffic(message: Message) -> Traffic:
+    """Traffic of one message: payload of all its ArrayRecords and the serialized size of the whole tree."""
+    if not message.has_content():
+        return Traffic(0, 0, wire_bytes(message))
+    floats = 0
+    nbytes = 0
+    for record in message.content.array_records.values():
+        f, b = array_payload(record)
+        floats += f
+        nbytes += b
+    return Traffic(floats, nbytes, wire_bytes(message))

@@ -1,0 +1,367 @@
+"""FIRM as a Flower ``Strategy`` (Message API): sample, serialize, validate, call firm_core.
+
+Round t (Flower's server round r = t + 1 - start round):
+
+1. ``configure_train``: participants = ``sample_participants(seed, t, N, S)`` (the in-memory engine's
+   draw); each goes to the node serving its partition (learned once with a "query" message to every
+   node, answered with the node's ``partition-id``). The message carries x_t and a fresh train
+   ConfigRecord (``settings``); keys a wrapper put into the incoming config (e.g. DP's clipping
+   norm) are kept. Neither input record is modified.
+2. ``aggregate_train``: every reply is checked (``validation``); bad, failed and missing replies are
+   dropped with their reason; the rest are averaged by ``firm_core.federated.server.aggregate``:
+   x_{t+1} = x_t + eta_g sum_i wbar_i (y_i - x_t), wbar_i = w_i / sum_j w_j over the accepted replies.
+   No accepted reply, or zero total weight: the round is skipped (x_{t+1} = x_t, arrays None).
+3. ``evaluate_global`` (pass it as ``evaluate_fn`` to ``start``; :func:`run_strategy` does): with the
+   arrays the run actually continues from (after any DP noise), finish the round's
+   ``RoundRecord`` (phi(x_t), F(x_t), D_lambda, D_x, lambda_bar, uplink/downlink floats and bytes,
+   participants, dropped) exactly as the engine defines them, and write the checkpoint.
+
+Communication: floats and payload bytes are read from the serialized messages (``records``), and
+``wire_*`` counters keep the full serialized sizes (payload plus Flower's framing) for reports.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from logging import INFO, WARNING
+
+import numpy as np
+from firm_core import __version__ as firm_version
+from firm_core.federated.algorithms import FederatedState, sample_participants
+from firm_core.federated.config import RunConfig
+from firm_core.federated.engine import load_checkpoint, save_checkpoint
+from firm_core.federated.faults import warn_dropped, warn_skipped
+from firm_core.federated.history import History, RoundRecord
+from firm_core.federated.metrics import evaluate_point, lambda_disagreement, model_drift
+from firm_core.federated.server import aggregate
+from firm_core.result import SolverStatus
+from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
+from flwr.serverapp.grid import Grid
+from flwr.serverapp.strategy import Strategy
+from flwr.supercore import log
+
+from .records import (
+    ARRAYS_KEY,
+    CLIENT_ID_KEY,
+    CONFIG_KEY,
+    SOLVER_STATUS_KEY,
+    Traffic,
+    iterate_to_record,
+    message_traffic,
+    record_to_iterate,
+)
+from .settings import FlowerSettings
+from .validation import AcceptedReply, RejectedReply, ReplyExpectation, check_train_replies
+
+#: Seconds between checks of the connected nodes while waiting for N of them.
+NODE_POLL_INTERVAL = 0.5
+#: Reason recorded for a participant whose partition no node serves.
+NO_NODE_REASON = "no node serves this partition"
+#: Reason recorded when a wrapper (e.g. Flower's DP wrapper) did not let the round be aggregated.
+WRAPPER_SKIPPED_REASON = "aggregation skipped by the strategy wrapper (it refused the round's replies)"
+_STATUS_BY_SEVERITY = {s.severity: s for s in SolverStatus}
+
+
+@dataclass
+class _PendingRound:
+    """What configure_train sent in round t, and (after aggregate_train) what came back."""
+
+    t: int
+    x: np.ndarray
+    participants: np.ndarray
+    messages: dict[int, Message]  # node id -> message sent
+    client_of_node: dict[int, int]
+    unserved: list[int]
+    started: float
+    downlink: Traffic
+    accepted: list[AcceptedReply] = field(default_factory=list)
+    rejected: list[RejectedReply] = field(default_factory=list)
+    aggregated: bool = False
+    skipped: bool = False
+    uplink: Traffic = Traffic(0, 0, 0)
+    wall_time: float = 0.0
+
+
+class FirmStrategy(Strategy):
+    """FIRM's server on Flower. ``problem`` defaults to ``settings.build_problem()``; the server uses it
+    for the shapes it expects, the client weights, and the full-gradient metrics."""
+
+    def __init__(self, settings: FlowerSettings, problem=None):
+        if not isinstance(settings, FlowerSettings):
+            raise TypeError(f"FirmStrategy: `settings` must be a FlowerSettings, got {type(settings).__name__}")
+        self.settings = settings
+        self.problem = settings.build_problem() if problem is None else problem
+        settings.algorithm.check_problem(self.problem)
+        self.expect = ReplyExpectation(int(self.problem.dim), int(self.problem.num_objectives), int(self.problem.num_clients))
+        self.start_round = 0
+        self.history = History(metadata=self._metadata())
+        self.node_of_client: dict[int, int] | None = None
+        self.wire_uplink_bytes = 0
+        self.wire_downlink_bytes = 0
+        self._pending: _PendingRound | None = None
+        self._point: dict | None = None  # metrics of the current x_t
+        self._x: np.ndarray | None = None  # the current x_t
+        #: every iterate the run continued from, x_{start}, ..., x_T (copies), for reports and tests
+        self.iterates: list[np.ndarray] = []
+        # last non-skipped round's lambda_bar (the engine's FederatedState.server_lambda)
+        self._server_lambda = np.full(self.expect.num_objectives, np.nan)
+
+    # --- setup ------------------------------------------------------------------------------------
+    def _metadata(self) -> dict:
+        a = self.settings.algorithm
+        return {
+            "algorithm": a.name,
+            "display_name": a.display_name,
+            "config": a.to_dict(),
+            "run_config": self.run_config().to_dict(),
+            "problem": self.problem.describe(),
+            "seed": a.seed,
+            "firm_version": firm_version,
+            "engine": "flower",
+        }
+
+    def run_config(self) -> RunConfig:
+        return RunConfig(rounds=self.settings.rounds, checkpoint_every=1, name="flower")
+
+    def initial_arrays(self, x0=None) -> ArrayRecord:
+        """x_0 (``x0`` or the problem's initial point) as the ArrayRecord the run starts from."""
+        x = self.problem.initial_point() if x0 is None else np.asarray(x0, dtype=np.float64)
+        if x.shape != (self.expect.dim,) or not np.all(np.isfinite(x)):
+            raise ValueError(f"FirmStrategy: `x0` must be finite with shape ({self.expect.dim},), got shape {x.shape}")
+        return iterate_to_record(x)
+
+    def resume(self, checkpoint_dir) -> ArrayRecord:
+        """Continue from a checkpoint (written by this strategy or by the in-memory engine for the same
+        algorithm config and problem): returns x_r as the initial ArrayRecord; rounds restart at r."""
+        state, history = load_checkpoint(checkpoint_dir, self.settings.algorithm, self.problem)
+        self._server_lambda = np.asarray(state.server_lambda, dtype=np.float64).copy()
+        if state.round > self.settings.rounds:
+            raise ValueError(
+                f"FirmStrategy.resume: the checkpoint is at round {state.round}, beyond `rounds` = {self.settings.rounds}"
+            )
+        history.metadata.update(self._metadata())
+        history.final_point = None
+        self.history = history
+        self.start_round = int(state.round)
+        return iterate_to_record(state.x)
+
+    @property
+    def remaining_rounds(self) -> int:
+        return self.settings.rounds - self.start_round
+
+    def discover_nodes(self, grid: Grid, known: dict[int, int] | None = None) -> dict[int, int]:
+        """Ask every node not in ``known`` for its partition id (one "query" message each) and return
+        the updated map client id -> node id. The first time, wait (up to the round timeout) until N
+        nodes are connected, as Flower's own sampling does. A partition claimed by several nodes goes
+        to the lowest node id (logged)."""
+        mapping = dict(known or {})
+        deadline = time.monotonic() + self.settings.timeout
+        while not mapping and len(list(grid.get_node_ids())) < self.expect.num_clients and time.monotonic() < deadline:
+            time.sleep(NODE_POLL_INTERVAL)
+        mapped = set(mapping.values())
+        nodes = sorted(int(n) for n in grid.get_node_ids() if int(n) not in mapped)
+        messages = [Message(RecordDict(), node, MessageType.QUERY) for node in nodes]
+        replies = grid.send_and_receive(messages, timeout=self.settings.timeout) if messages else []
+        for reply in replies:
+            node = int(reply.metadata.src_node_id)
+            if reply.has_error() or len(reply.content.metric_records) != 1:
+                why = reply.error.reason if reply.has_error() else "no MetricRecord"
+                log(WARNING, "FIRM: node %d did not report its partition: %s", node, why)
+                continue
+            cid = next(iter(reply.content.metric_records.values())).get(CLIENT_ID_KEY)
+            if isinstance(cid, bool) or not isinstance(cid, int) or not 0 <= cid < self.expect.num_clients:
+                log(WARNING, "FIRM: node %d reported an invalid partition id %r", node, cid)
+                continue
+            if cid in mapping:
+                log(WARNING, "FIRM: partition %d claimed by nodes %d and %d", cid, mapping[cid], node)
+                node = min(node, mapping[cid])
+            mapping[cid] = node
+        log(INFO, "FIRM: %d of %d partitions are served", len(mapping), self.expect.num_clients)
+        return mapping
+
+    # --- Strategy hooks -------------------------------------------------------------------------------
+    def summary(self) -> None:
+        a = self.settings.algorithm
+        log(INFO, "\t├──> FIRM: %s on %s (N=%d, M=%d, d=%d)", a.display_name, self.problem.name,
+            self.expect.num_clients, self.expect.num_objectives, self.expect.dim)
+        log(INFO, "\t└──> K=%d, lr=%g, beta=%g, eta_g=%g, S=%s, seed=%d", a.local_steps, a.lr, a.effective_beta,
+            a.server_lr, a.participation or "all", a.seed)
+
+    def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
+        t = self.start_round + int(server_round) - 1
+        x = record_to_iterate(arrays)
+        if self._x is None or not np.array_equal(self._x, x):
+            self._x, self._point = x, evaluate_point(self.problem, x)
+        a = self.settings.algorithm
+        parts = sample_participants(a.seed, t, self.expect.num_clients, a.participation)
+        if self.node_of_client is None or any(int(c) not in self.node_of_client for c in parts):
+            self.node_of_client = self.discover_nodes(grid, self.node_of_client)  # first round, or nodes joined
+        content_config = ConfigRecord({**dict(config), **dict(self.settings.train_config(t, self.expect.num_objectives))})
+        messages: dict[int, Message] = {}
+        client_of_node: dict[int, int] = {}
+        unserved = []
+        for cid in parts:
+            node = self.node_of_client.get(int(cid))
+            if node is None:
+                unserved.append(int(cid))
+                continue
+            record = RecordDict({ARRAYS_KEY: iterate_to_record(x), CONFIG_KEY: content_config})
+            messages[node] = Message(record, node, MessageType.TRAIN, group_id=str(server_round))
+            client_of_node[node] = int(cid)
+        downlink = sum((message_traffic(m) for m in messages.values()), Traffic(0, 0, 0))
+        self._pending = _PendingRound(t, x.copy(), parts, messages, client_of_node, unserved, time.perf_counter(), downlink)
+        log(INFO, "FIRM round %d: %d participants, %d sent, %d unserved", t, len(parts), len(messages), len(unserved))
+        return list(messages.values())
+
+    def aggregate_train(self, server_round: int, replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        pending = self._require_pending(server_round)
+        replies = list(replies)
+        sent = {node: msg.metadata.message_id for node, msg in pending.messages.items()}
+        accepted, rejected = check_train_replies(replies, self.expect, sent=sent)
+        for reply in list(accepted):  # the node must answer for the partition it was sent
+            expected = pending.client_of_node.get(reply.node_id)
+            if reply.client_id != expected:
+                accepted.remove(reply)
+                rejected.append(RejectedReply(reply.node_id, reply.client_id,
+                                              f"reported partition {reply.client_id}, node serves {expected}", reply.traffic))
+        pending.accepted, pending.rejected = accepted, rejected
+        pending.uplink = sum((r.traffic for r in accepted), Traffic(0, 0, 0))
+        self.wire_uplink_bytes += sum(message_traffic(m).wire_bytes for m in replies)
+        self.wire_downlink_bytes += pending.downlink.wire_bytes
+        pending.aggregated = True
+        for r in rejected:
+            log(WARNING, "FIRM round %d: dropped node %d (client %s): %s", pending.t, r.node_id, r.client_id, r.reason.splitlines()[0])
+        weights = np.array([r.weight for r in accepted], dtype=np.float64)
+        if not accepted or not weights.sum() > 0:
+            pending.skipped = True
+            pending.wall_time = time.perf_counter() - pending.started
+            log(WARNING, "FIRM round %d skipped: %s", pending.t, "no valid reply" if not accepted else "total weight is 0")
+            return None, self._round_metrics(pending, None)
+        ys = np.stack([r.y for r in accepted])
+        x_new = aggregate(pending.x, ys, weights, self.settings.algorithm.server_lr)
+        pending.wall_time = time.perf_counter() - pending.started
+        return iterate_to_record(x_new), self._round_metrics(pending, x_new)
+
+    def configure_evaluate(self, server_round, arrays, config, grid) -> Iterable[Message]:
+        return []  # FIRM's metrics are computed on the server from full gradients (evaluate_global)
+
+    def aggregate_evaluate(self, server_round, replies) -> MetricRecord | None:
+        return None
+
+    # --- records ---------------------------------------------------------------------------------------
+    def _require_pending(self, server_round: int) -> _PendingRound:
+        t = self.start_round + int(server_round) - 1
+        if self._pending is None or self._pending.t != t:
+            raise RuntimeError(f"FirmStrategy: aggregate for round {t} without a matching configure_train")
+        return self._pending
+
+    def _round_metrics(self, pending: _PendingRound, x_new) -> MetricRecord:
+        lams = np.array([r.lambda_mean for r in pending.accepted]).reshape(-1, self.expect.num_objectives)
+        out = {
+            "num-accepted": len(pending.accepted),
+            "num-dropped": len(pending.rejected) + len(pending.unserved),
+            "d-lambda": lambda_disagreement(lams) if len(lams) else float("nan"),
+            "uplink-bytes": pending.uplink.payload_bytes,
+            "uplink-wire-bytes": sum(r.traffic.wire_bytes for r in pending.accepted),
+        }
+        if len(lams):
+            out["lambda-mean"] = [float(v) for v in lams.mean(axis=0)]
+        if x_new is not None:
+            out["d-x"] = model_drift(np.stack([r.y for r in pending.accepted]), x_new)
+        return MetricRecord({k: v for k, v in out.items() if not (isinstance(v, float) and np.isnan(v))})
+
+    def _solver_status(self, pending: _PendingRound) -> str:
+        if self.settings.mode != "firm" or not pending.accepted:
+            return ""
+        worst = max(int(r.metrics.get(SOLVER_STATUS_KEY, 0)) for r in pending.accepted)
+        return _STATUS_BY_SEVERITY.get(worst, SolverStatus.NUMERICAL).value
+
+    def evaluate_global(self, server_round: int, arrays: ArrayRecord) -> MetricRecord:
+        """``evaluate_fn`` for ``Strategy.start``: metrics of the iterate the run continues from; after
+        a round, also finish its RoundRecord and write the checkpoint."""
+        x = record_to_iterate(arrays)
+        point = evaluate_point(self.problem, x)
+        if server_round > 0:
+            self._finish_round(server_round, x)
+        self._x, self._point = x, point
+        self.iterates.append(x.copy())
+        out = {"phi": point["phi"], "objectives": [float(v) for v in point["objectives"]]}
+        if point["dist_pareto"] is not None:
+            out["dist-pareto"] = point["dist_pareto"]
+        if server_round > 0 and self.settings.checkpoint_dir:
+            self.save_checkpoint(self.settings.checkpoint_dir)
+        return MetricRecord(out)
+
+    def _finish_round(self, server_round: int, x_next: np.ndarray) -> None:
+        pending = self._require_pending(server_round)
+        m = self.expect.num_objectives
+        dropped = [{"client": c, "reason": NO_NODE_REASON} for c in pending.unserved]
+        if not pending.aggregated:  # a wrapper refused the replies before our aggregate_train ran
+            pending.skipped = True
+            pending.wall_time = time.perf_counter() - pending.started
+            dropped += [{"client": c, "reason": WRAPPER_SKIPPED_REASON} for c in pending.client_of_node.values()]
+        for r in pending.rejected:
+            cid = pending.client_of_node.get(r.node_id, r.client_id)
+            dropped.append({"client": -1 if cid is None else int(cid), "reason": r.reason.splitlines()[0]})
+        dropped.sort(key=lambda d: d["client"])
+        accepted = pending.accepted if not pending.skipped else []
+        lams = np.array([r.lambda_mean for r in accepted]).reshape(-1, m)
+        ys = np.array([r.y for r in accepted]).reshape(-1, self.expect.dim)
+        point = self._point
+        record = RoundRecord(
+            round=pending.t,
+            phi=point["phi"],
+            objectives=tuple(float(v) for v in point["objectives"]),
+            d_lambda=lambda_disagreement(lams),
+            d_x=model_drift(ys, x_next),
+            dist_pareto=point["dist_pareto"],
+            lambda_mean=tuple(float(v) for v in (lams.mean(axis=0) if len(lams) else np.full(m, np.nan))),
+            uplink_floats=pending.uplink.payload_floats if pending.aggregated else 0,
+            downlink_floats=pending.downlink.payload_floats,
+            uplink_bytes=pending.uplink.payload_bytes if pending.aggregated else 0,
+            downlink_bytes=pending.downlink.payload_bytes,
+            wall_time=pending.wall_time,
+            participants=tuple(int(i) for i in pending.participants),
+            dropped=tuple(dropped),
+            skipped=pending.skipped,
+            solver_status=self._solver_status(pending),
+        )
+        self.history.append(record)
+        warn_dropped(record.round, self.settings.algorithm.display_name, record.dropped)
+        if record.skipped:
+            why = WRAPPER_SKIPPED_REASON if not pending.aggregated else (
+                "no valid reply" if not pending.accepted else "participants' total weight is 0")
+            warn_skipped(record.round, self.settings.algorithm.display_name, why)
+        if not record.skipped:
+            self._server_lambda = np.asarray(record.lambda_mean, dtype=np.float64)
+        self._pending = None
+
+    def finish(self) -> History:
+        """Set the history's final point (metrics and x of the iterate the run ended at) and return it."""
+        if self._x is None:
+            raise RuntimeError("FirmStrategy.finish: the run never evaluated an iterate (was evaluate_global passed?)")
+        x = self._x.copy()
+        point = evaluate_point(self.problem, x)
+        self.history.final_point = {
+            "round": self.current_round,
+            "phi": point["phi"],
+            "objectives": [float(v) for v in point["objectives"]],
+            "dist_pareto": point["dist_pareto"],
+            "x": [float(v) for v in x],
+        }
+        return self.history
+
+    @property
+    def current_round(self) -> int:
+        """t of the iterate the run is at: rounds recorded so far (after a resume, counted from 0)."""
+        return self.history.records[-1].round + 1 if self.history.records else self.start_round
+
+    # --- checkpoints -------------------------------------------------------------------------------------
+    def save_checkpoint(self, directory) -> None:
+        """Write the engine's checkpoint format (state.npz + checkpoint.json) for the current x_t."""
+        if self._x is None:
+            raise RuntimeError("FirmStrategy.save_checkpoint: no iterate yet")
+        state = FederatedState(self.current_round, self._x.copy(), self.settings.algorithm.seed, self._server_lambda.copy())
+        save_checkpoint(directory, state, self.history, self.settings.algorithm, self.run_config())

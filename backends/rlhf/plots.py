@@ -1,0 +1,71 @@
+"""Figures of a federated RLHF run (matplotlib, Agg): reward curves, lambda trajectories, D_lambda, Pareto."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_reward_curves(result, path: Path) -> None:
+    plt = _plt()
+    rounds = [r.round for r in result.rounds]
+    rewards = np.array([r.rewards for r in result.rounds])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for m, name in enumerate(result.objectives):
+        axes[0].plot(rounds, rewards[:, m], marker="o", ms=3, label=name)
+    axes[0].set(xlabel="round", ylabel="mean training reward", title="reward per objective")
+    axes[0].legend()
+    axes[1].plot(rounds, [r.kl for r in result.rounds], color="k", marker="o", ms=3)
+    axes[1].set(xlabel="round", ylabel="KL(policy || reference) per completion", title="KL to reference")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_lambda(result, path: Path) -> None:
+    plt = _plt()
+    rounds = [r.round for r in result.rounds]
+    lam = np.array([r.client_weights for r in result.rounds])  # (T, N, M)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for i in range(lam.shape[1]):
+        for m, name in enumerate(result.objectives):
+            axes[0].plot(rounds, lam[:, i, m], ls="-" if m == 0 else "--", label=f"client {i}: {name}")
+    for m, p in enumerate(result.preference):
+        axes[0].axhline(p, color="gray", lw=0.8, ls=":")
+    axes[0].set(xlabel="round", ylabel="mean lambda over local steps", title="lambda trajectories (dotted: p)",
+                ylim=(-0.02, 1.02))
+    axes[0].legend(fontsize=7)
+    axes[1].plot(rounds, [r.d_lambda for r in result.rounds], marker="o", ms=3)
+    axes[1].set(xlabel="round", ylabel="D_lambda = mean_i ||lambda_i - lambda_bar||^2",
+                title="client disagreement")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_pareto(points: list[dict], objectives: list[str], path: Path) -> None:
+    """Final evaluation rewards (first two objectives) for each preference in the sweep."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    init = points[0]["initial"]
+    ax.scatter([init[0]], [init[1]], marker="x", color="k", label="initial policy")
+    for pt in points:
+        r = pt["final"]
+        ax.scatter([r[0]], [r[1]], s=40)
+        ax.annotate(f"p={tuple(round(v, 2) for v in pt['preference'])}", (r[0], r[1]), fontsize=7,
+                    textcoords="offset points", xytext=(4, 4))
+    ax.set(xlabel=objectives[0], ylabel=objectives[1], title="final rewards over a preference sweep")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

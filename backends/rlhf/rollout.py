@@ -1,0 +1,78 @@
+"""Sampling groups of completions and scoring their per-token log-probabilities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._imports import require_llm_stack
+
+require_llm_stack()
+
+import torch  # noqa: E402
+
+
+@dataclass
+class Rollout:
+    """G completions for each of B prompts, flattened prompt-major: row b*G + g.
+
+    input_ids / attention_mask : (B*G, P + T) left-padded prompt followed by the completion.
+    completion_mask : (B*G, T) 1 on completion tokens up to and including the first EOS.
+    """
+
+    prompts: list[str]
+    group_size: int
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    prompt_len: int
+    completion_mask: torch.Tensor
+    completions: list[str]
+
+    @property
+    def flat_prompts(self) -> list[str]:
+        return [p for p in self.prompts for _ in range(self.group_size)]
+
+
+@torch.no_grad()
+def sample_group(model, tokenizer, prompts: list[str], group_size: int, max_new_tokens: int,
+                 temperature: float = 1.0, seed: int | None = None) -> Rollout:
+    """Sample ``group_size`` completions per prompt (ancestral sampling, no top-k/top-p)."""
+    if group_size < 2:
+        raise ValueError(f"`group_size` must be >= 2 for group-normalized advantages, got {group_size}")
+    if not prompts:
+        raise ValueError("`prompts` must be non-empty")
+    if seed is not None:
+        torch.manual_seed(seed)
+    device = next(model.parameters()).device
+    flat = [p for p in prompts for _ in range(group_size)]
+    enc = tokenizer(flat, return_tensors="pt", padding=True).to(device)
+    out = model.generate(**enc, do_sample=True, top_k=0, top_p=1.0, temperature=temperature,
+                         max_new_tokens=max_new_tokens, min_new_tokens=1,
+                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    plen = enc["input_ids"].shape[1]
+    gen = out[:, plen:]
+    is_eos = gen == tokenizer.eos_token_id
+    # mask: tokens up to and including the first EOS
+    after_eos = (is_eos.cumsum(dim=1) - is_eos.long()) > 0
+    cmask = (~after_eos).long()
+    texts = tokenizer.batch_decode(gen.masked_fill(is_eos | after_eos, tokenizer.pad_token_id),
+                                   skip_special_tokens=True)
+    attn = torch.cat([enc["attention_mask"], cmask], dim=1)
+    return Rollout(list(prompts), group_size, out, attn, plen, cmask, texts)
+
+
+def completion_logprobs(model, rollout: Rollout) -> torch.Tensor:
+    """log pi(token | prefix) for each completion token, (B*G, T); zeros where the mask is 0."""
+    mask = rollout.attention_mask
+    position_ids = (mask.cumsum(dim=1) - 1).clamp(min=0)
+    logits = model(input_ids=rollout.input_ids, attention_mask=mask, position_ids=position_ids).logits
+    plen = rollout.prompt_len
+    logits = logits[:, plen - 1 : -1, :].float()
+    targets = rollout.input_ids[:, plen:]
+    logp = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return logp * rollout.completion_mask
+
+
+def reference_logprobs(model, rollout: Rollout) -> torch.Tensor:
+    """Per-token log-probs of the reference policy: the same PEFT model with its adapter disabled."""
+    with torch.no_grad(), model.disable_adapter():
+        return completion_logprobs(model, rollout)

@@ -1,0 +1,52 @@
+"""`firm sweep`: preference grid, and a 3-point sweep whose hypervolume is positive and at most the
+analytic front's."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from firm_core.cli import main
+from firm_core.experiments.sweep import PARETO_PLOT, SWEEP_FILE, default_reference, preference_grid
+from tests.experiments.helpers import tiny_config
+
+
+def test_preference_grid():
+    np.testing.assert_allclose(preference_grid(2, 3), [[1, 0], [0.5, 0.5], [0, 1]])
+    g = preference_grid(3, 3)  # lattice with 3 values per edge: 6 points
+    assert g.shape == (6, 3)
+    np.testing.assert_allclose(g.sum(axis=1), 1.0)
+    assert np.all(g >= 0) and len({tuple(r) for r in g}) == 6
+    assert {tuple(r) for r in (2 * g).round().astype(int)} == {(2, 0, 0), (0, 2, 0), (0, 0, 2), (1, 1, 0), (1, 0, 1), (0, 1, 1)}
+    for bad in [(1, 3), (2, 1), (2, 2.5), (True, 3)]:
+        with pytest.raises(ValueError, match="must be an integer"):
+            preference_grid(*bad)
+
+
+def test_default_reference_is_beyond_the_nadir():
+    front = np.array([[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]])
+    np.testing.assert_allclose(default_reference(front), [1.1, 1.1])
+    np.testing.assert_allclose(default_reference(np.array([[2.0, 3.0]])), [2.2, 3.3])
+
+
+def test_sweep_writes_pareto_plot_and_bounded_hypervolume(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config()))
+    out = tmp_path / "sweep"
+    result = CliRunner().invoke(main, ["sweep", "--config", str(config), "--points", "3", "--rounds", "30",
+                                       "--out", str(out), "--quiet"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert (out / PARETO_PLOT).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = json.loads((out / SWEEP_FILE).read_text())
+    np.testing.assert_allclose(data["preferences"], preference_grid(2, 3))
+    assert list(data["algorithms"]) == ["FIRM (beta=1)", "FedAvg-LS"]
+    front_hv = data["front_hypervolume"]
+    assert front_hv > 0
+    for label, entry in data["algorithms"].items():
+        assert np.asarray(entry["points"]).shape == (3, 2)
+        assert 0 < entry["hypervolume"] <= front_hv, label
+        assert entry["igd"] > 0
+        assert [r["preference"] for r in entry["runs"]] == data["preferences"]
+        assert label in result.output

@@ -1,0 +1,129 @@
+"""FirmStrategy on the in-process grid: same iterates and records as the in-memory engine, honest
+communication accounting, zero-weight guard, inputs never mutated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.flower.helpers import EQUIVALENCE_ATOL, make_settings, run_inprocess
+
+from firm_core.federated.config import RunConfig  # noqa: E402
+from firm_core.federated.engine import run as engine_run  # noqa: E402
+from firm_core.federated.faults import RoundSkippedWarning  # noqa: E402
+from flwr.app import ConfigRecord, Message, MetricRecord, RecordDict  # noqa: E402
+
+from backends.flower.client_app import firm_train, make_client_app  # noqa: E402
+from backends.flower.inprocess import InProcessGrid  # noqa: E402
+from backends.flower.records import METRICS_KEY, WEIGHT_KEY, iterate_to_record, message_traffic  # noqa: E402
+from backends.flower.strategy import FirmStrategy  # noqa: E402
+
+pytestmark = pytest.mark.flower
+
+
+def _engine(settings):
+    return engine_run(settings.build_problem(), settings.algorithm, RunConfig(rounds=settings.rounds), progress=False)
+
+
+def assert_same_run(flower, engine):
+    assert len(flower.records) == len(engine.records)
+    np.testing.assert_allclose(flower.final_x, engine.final_x, rtol=0, atol=EQUIVALENCE_ATOL)
+    for a, b in zip(flower.records, engine.records, strict=True):
+        assert a.round == b.round and a.participants == b.participants and a.skipped == b.skipped
+        np.testing.assert_allclose([a.phi, a.d_lambda, a.d_x], [b.phi, b.d_lambda, b.d_x], rtol=1e-10, atol=EQUIVALENCE_ATOL)
+        np.testing.assert_allclose(a.objectives, b.objectives, rtol=0, atol=EQUIVALENCE_ATOL)
+        np.testing.assert_allclose(a.lambda_mean, b.lambda_mean, rtol=0, atol=EQUIVALENCE_ATOL)
+        assert (a.uplink_floats, a.downlink_floats, a.uplink_bytes, a.downlink_bytes) == (
+            b.uplink_floats, b.downlink_floats, b.uplink_bytes, b.downlink_bytes)
+        assert a.solver_status == b.solver_status and a.dropped == b.dropped
+
+
+@pytest.mark.parametrize(
+    "algorithm",
+    [
+        {"name": "firm", "beta": 1.0},
+        {"name": "firm", "beta": 0.1, "participation": 3, "server_lr": 0.7},
+        {"name": "local_mgda", "beta": 0.0},
+        {"name": "fedavg_ls", "beta": None, "preference": (0.3, 0.7)},
+    ],
+    ids=["firm", "firm-partial", "local-mgda", "fedavg-ls"],
+)
+def test_flower_run_equals_engine(algorithm):
+    settings = make_settings(5, rounds=4, **algorithm)
+    flower_run, _ = run_inprocess(settings)
+    assert_same_run(flower_run.history, _engine(settings))
+    assert flower_run.history.final()["phi"] < flower_run.history.records[0].phi  # and it made progress
+
+
+def test_communication_is_measured_from_the_serialized_messages():
+    settings = make_settings(4, rounds=2)
+    flower_run, grid = run_inprocess(settings)
+    d = settings.build_problem().dim
+    train_sent = [m for m in grid.sent_log if m.metadata.message_type == "train"]
+    train_replies = [m for m in grid.reply_log if m.metadata.message_type == "train"]
+    assert len(train_sent) == len(train_replies) == 8
+    for rec in flower_run.history.records:
+        assert rec.uplink_floats == rec.downlink_floats == 4 * d
+        assert rec.uplink_bytes == 8 * rec.uplink_floats
+    # total uplink / downlink payload equals what the grid actually carried
+    up = sum(message_traffic(m).payload_bytes for m in train_replies)
+    down = sum(message_traffic(m).payload_bytes for m in train_sent)
+    assert up == sum(r.uplink_bytes for r in flower_run.history.records)
+    assert down == sum(r.downlink_bytes for r in flower_run.history.records)
+    # wire counters: every byte of the serialized train messages (payload + Flower framing)
+    s = flower_run.strategy
+    assert s.wire_uplink_bytes == sum(message_traffic(m).wire_bytes for m in train_replies)
+    assert s.wire_downlink_bytes == sum(message_traffic(m).wire_bytes for m in train_sent)
+    assert s.wire_uplink_bytes > up and s.wire_downlink_bytes > down
+
+
+def test_zero_total_weight_skips_the_round_without_dividing():
+    def weightless(message, context):
+        reply = firm_train(message, context)
+        metrics = dict(reply.content.metric_records[METRICS_KEY])
+        metrics[WEIGHT_KEY] = 0.0
+        content = RecordDict({"arrays": reply.content.array_records["arrays"], METRICS_KEY: MetricRecord(metrics)})
+        return Message(content, reply_to=message)
+
+    settings = make_settings(3, rounds=2)
+    app = make_client_app(weightless)
+    with pytest.warns(RoundSkippedWarning, match="total weight is 0"):
+        flower_run, _ = run_inprocess(settings, {i: app for i in range(3)})
+    h = flower_run.history
+    x0 = settings.build_problem().initial_point()
+    assert all(r.skipped for r in h.records)
+    np.testing.assert_array_equal(h.final_x, x0)
+    assert np.all(np.isnan(h.series("lambda_mean")))
+
+
+def test_strategy_never_mutates_its_inputs():
+    settings = make_settings(3, rounds=1)
+    strategy = FirmStrategy(settings)
+    arrays = strategy.initial_arrays()
+    config = ConfigRecord({"clipping_norm": 2.5})
+    arrays_id, config_id = arrays.object_id, config.object_id
+    with InProcessGrid(InProcessGrid.make_nodes(make_client_app(), 3)) as grid:
+        strategy.evaluate_global(0, arrays)
+        messages = list(strategy.configure_train(1, arrays, config, grid))
+        assert arrays.object_id == arrays_id and config.object_id == config_id and dict(config) == {"clipping_norm": 2.5}
+        # the wrapper's key is forwarded, FIRM's keys are added to a new record
+        assert all(m.content["config"]["clipping_norm"] == 2.5 for m in messages)
+        replies = list(grid.send_and_receive(messages, timeout=30))
+    ids = [r.content.object_id for r in replies]
+    agg, metrics = strategy.aggregate_train(1, replies)
+    assert [r.content.object_id for r in replies] == ids
+    assert agg is not None and metrics["num-accepted"] == 3
+    assert agg.object_id != arrays_id
+
+
+def test_strategy_rejects_aggregate_without_configure():
+    strategy = FirmStrategy(make_settings(3, rounds=1))
+    with pytest.raises(RuntimeError, match="without a matching configure_train"):
+        strategy.aggregate_train(1, [])
+
+
+def test_initial_arrays_rejects_wrong_x0():
+    strategy = FirmStrategy(make_settings(3, rounds=1))
+    with pytest.raises(ValueError, match="`x0`"):
+        strategy.initial_arrays(np.zeros(2))
+    np.testing.assert_array_equal(iterate_to_record(np.ones(5))["x"].numpy(), strategy.initial_arrays(np.ones(5))["x"].numpy())

@@ -1,0 +1,317 @@
+"""One property suite, run over every min-norm method (tests.solvers.methods.SPECS) and both dtypes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import firm_core as fc
+from firm_core.tolerances import EXACT_KKT_TOL
+from tests.solvers import asserts, samplers
+from tests.solvers.methods import SPECS, SPEC_BY_NAME, check_answer, solve_checked
+
+#: Lemma 1 is tight: on Q = 0 with an interior lambda(Q') the ratio is 1 up to round-off.
+LEMMA1_TIGHT_RATIO = 1 - 1e-9
+#: beta / max|Q| used for the beta -> inf checks.
+LARGE_BETA_REL = (1e2, 1e4, 1e8)
+#: Share of a method's example budget spent on the batched test (each example solves 5 times).
+BATCH_SHARE = 0.4
+
+by_method = pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+
+
+def run_property(spec, strategy, check, *, share: float = 1.0) -> None:
+    """Run ``check(example)`` under hypothesis with ``share`` of the method's example budget."""
+    budget = max(1, int(share * spec.example_share * settings().max_examples))
+    settings(max_examples=budget)(given(strategy)(check))()
+
+
+def instances_for(spec, **kw):
+    kw.setdefault("m", st.integers(spec.m_min, spec.m_max))
+    return samplers.instances(**kw)
+
+
+@by_method
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kkt_status_and_dtype(spec, dtype):
+    """Simplex, KKT, honest status; float32 input is solved in float64 and rounded to float32."""
+
+    def check(inst):
+        jac = inst.jacobian.astype(dtype)
+        jac64 = jac.astype(np.float64)
+        q = jac64 @ jac64.T
+        res = spec.solve(jacobian=jac, beta=inst.beta, preference=inst.preference)
+        for field in ("weights", "direction", "value", "norm_sq"):
+            assert np.asarray(getattr(res, field)).dtype == dtype, field
+        if dtype == np.float32:
+            ref = spec.solve(jacobian=jac64, beta=inst.beta, preference=inst.preference)
+            assert np.array_equal(res.weights, ref.weights.astype(np.float32))
+            assert np.array_equal(res.direction, ref.direction.astype(np.float32))
+            assert res.status is ref.status
+            res = ref
+        check_answer(spec, res, q, inst.beta, inst.p, jacobian=jac64)
+
+    run_property(spec, instances_for(spec), check)
+
+
+@by_method
+def test_agrees_with_exact_reference(spec):
+    """Every method agrees with an exact one (active_set; enumeration for active_set itself)."""
+    ref = SPEC_BY_NAME["enumeration" if spec.name == "active_set" else "active_set"]
+
+    def check(inst):
+        q = inst.gram
+        lam, gap = solve_checked(spec, q, inst.beta, inst.p)
+        lam_ref, gap_ref = solve_checked(ref, q, inst.beta, inst.p)
+        asserts.assert_same_solution(q, lam, lam_ref, inst.beta, inst.p, gap, gap_ref)
+
+    run_property(spec, instances_for(spec, m=st.integers(spec.m_min, min(spec.m_max, 8))), check)
+
+
+@by_method
+def test_permutation_equivariant(spec):
+    def check(inst_perm):
+        inst, perm = inst_perm
+
+        def solve(q, p):
+            return solve_checked(spec, q, inst.beta, p)
+
+        asserts.assert_permutation_equivariant(solve, inst.gram, inst.beta, inst.p, perm)
+
+    strategy = instances_for(spec).flatmap(lambda i: st.tuples(st.just(i), st.permutations(range(i.m))))
+    run_property(spec, strategy, check)
+
+
+@by_method
+def test_scaling_leaves_lambda_unchanged(spec):
+    """(Q, beta) -> (cQ, c beta) leaves lambda unchanged (to the certificates; exactly unique if beta > 0)."""
+
+    def check(inst_c):
+        inst, c = inst_c
+        q = inst.gram
+        lam, gap = solve_checked(spec, q, inst.beta, inst.p)
+        lam_c, gap_c = solve_checked(spec, c * q, c * inst.beta, inst.p)
+        # the relative gap is scale-free, so lam_c's claim carries over to the unscaled problem
+        asserts.assert_same_solution(q, lam, lam_c, inst.beta, inst.p, gap, gap_c)
+
+    strategy = st.tuples(instances_for(spec), st.sampled_from([1e-9, 1e-3, 7.0, 1e5, 1e10]))
+    run_property(spec, strategy, check)
+
+
+@by_method
+def test_non_conflicting_at_beta_zero(spec):
+    """beta = 0: g_m . d >= ||d||^2 - tol for every m, with d = J^T lambda."""
+
+    def check(inst):
+        q = inst.gram
+        lam, gap = solve_checked(spec, q, 0.0, inst.p, jacobian=inst.jacobian)
+        asserts.assert_non_conflicting(q, lam, gap)
+        d = inst.jacobian.T @ lam  # the same inequality on the explicit direction
+        slack = (np.max(np.abs(q)) or 1.0) * (gap + asserts.ROUNDOFF)
+        assert np.min(inst.jacobian @ d) >= d @ d - slack
+
+    run_property(spec, instances_for(spec, beta_rel=(0.0,)), check)
+
+
+@by_method
+def test_lemma0(spec):
+    """Lemma 0 (a), (b) and (c) of REFERENCE.md on the method's answers."""
+    exact = SPEC_BY_NAME["active_set"]
+
+    def check(inst):
+        q = inst.gram
+        lam, gap = solve_checked(spec, q, inst.beta, inst.p)
+        asserts.assert_lemma0(q, lam, inst.beta, inst.p, gap)
+        lam_star, gap_star = solve_checked(exact, q, 0.0, inst.p)
+        asserts.assert_lemma0c(q, lam, inst.beta, inst.p, gap, lam_star, gap_star)
+
+    run_property(spec, instances_for(spec), check)
+
+
+@by_method
+def test_lemma1(spec):
+    """||lambda(Q) - lambda(Q')|| <= ||P_perp (Q - Q') lambda(Q')|| / beta on perturbed Gram pairs."""
+
+    def check(args):
+        seed, m, d, rel, beta_rel, p_kind = args
+        rng = np.random.default_rng(seed)
+        q, q2 = samplers.gram_pairs(rng, m, d, rel=rel)
+        p = samplers.preference_for(rng, m, p_kind)
+        p = p if p is not None else np.full(m, 1.0 / m)
+        beta = beta_rel * float(np.max(np.abs(q)))
+        lam, gap = solve_checked(spec, q, beta, p)
+        lam2, gap2 = solve_checked(spec, q2, beta, p)
+        asserts.assert_lemma1(q, lam, q2, lam2, beta, p, gap, gap2)
+        asserts.assert_lemma1(q2, lam2, q, lam, beta, p, gap2, gap)
+
+    strategy = st.tuples(
+        st.integers(0, 2**32 - 1),
+        st.integers(spec.m_min, spec.m_max),
+        st.integers(1, 6),
+        st.sampled_from([1e-6, 1e-3, 1e-1, 1.0]),
+        st.sampled_from([1e-2, 1e-1, 1.0, 10.0]),
+        st.sampled_from(["uniform", "interior", "sparse"]),
+    )
+    run_property(spec, strategy, check)
+
+
+@by_method
+def test_lemma1_is_tight(spec):
+    """Q = 0 (lambda = p) against Q' with an interior lambda(Q'): Lemma 1 holds with equality."""
+    rng = np.random.default_rng(7)
+    m = spec.m_min if spec.name == "closed_form" else 3
+    jac = 0.1 * rng.standard_normal((m, 4))
+    q0, q2, p, beta = np.zeros((m, m)), jac @ jac.T, np.full(m, 1.0 / m), 1.0
+    lam, gap = solve_checked(spec, q0, beta, p)
+    lam2, gap2 = solve_checked(spec, q2, beta, p)
+    assert np.all(lam2 > 0.01), "instance must have an interior solution"
+    ratio = asserts.assert_lemma1(q0, lam, q2, lam2, beta, p, gap, gap2)
+    if spec.exact:
+        assert ratio >= LEMMA1_TIGHT_RATIO, f"Lemma 1 should be tight here, ratio {ratio}"
+
+
+@by_method
+def test_large_beta_gives_preference(spec):
+    """beta -> inf gives p, with ||lambda - p|| <= ||P_perp Q p|| / beta."""
+
+    def check(inst_b):
+        inst, beta_rel = inst_b
+        inst = inst.with_beta_rel(beta_rel)
+        lam, gap = solve_checked(spec, inst.gram, inst.beta, inst.p)
+        asserts.assert_near_preference(inst.gram, lam, inst.beta, inst.p, gap)
+
+    strategy = st.tuples(instances_for(spec, scales=(1.0,)), st.sampled_from(LARGE_BETA_REL))
+    run_property(spec, strategy, check)
+
+
+@by_method
+def test_batched_equals_single(spec):
+    """A (2, 2, M, d) batch gives, per problem, the single-problem answer (to the certificates)."""
+
+    def check(args):
+        seed, m, d, beta_rel, family = args
+        rng = np.random.default_rng(seed)
+        insts = [samplers.sample(family, rng, m, d) for _ in range(4)]
+        jac = np.stack([i.jacobian for i in insts]).reshape(2, 2, m, -1)
+        p = rng.dirichlet(np.ones(m))
+        beta = beta_rel * float(np.max(np.abs(jac @ np.swapaxes(jac, -1, -2))))
+        res = spec.solve(jacobian=jac, beta=beta, preference=p)
+        assert res.weights.shape == (2, 2, m) and res.direction.shape == (2, 2, jac.shape[-1])
+        assert res.value.shape == res.kkt_residual.shape == res.statuses.shape == (2, 2)
+        assert res.status is max(res.statuses.ravel(), key=lambda s: s.severity)
+        for idx in np.ndindex(2, 2):
+            j = jac[idx]
+            single = spec.solve(jacobian=j, beta=beta, preference=p)
+            check_answer(spec, single, j @ j.T, beta, p, jacobian=j)
+            assert res.statuses[idx] is single.status or not spec.exact
+            assert np.allclose(res.direction[idx], j.T @ res.weights[idx], rtol=1e-12, atol=1e-12 * np.abs(j).max())
+            asserts.assert_same_solution(
+                j @ j.T, res.weights[idx], single.weights, beta, p, float(res.gap[idx]), float(single.gap)
+            )
+            if spec.exact:
+                assert res.statuses[idx] is fc.SolverStatus.CONVERGED
+                asserts.assert_kkt(j @ j.T, res.weights[idx], beta, p, EXACT_KKT_TOL)
+
+    strategy = st.tuples(
+        st.integers(0, 2**32 - 1),
+        st.integers(spec.m_min, min(spec.m_max, 6)),
+        st.integers(1, 6),
+        st.sampled_from(samplers.BETA_REL),
+        st.sampled_from([f for f in samplers.FAMILIES if f != "zero"]),
+    )
+    run_property(spec, strategy, check, share=BATCH_SHARE)
+
+
+def test_closed_form_equals_exact():
+    """M = 2: the closed form and support enumeration / NNLS agree to round-off."""
+    cf, en, act = (SPEC_BY_NAME[n] for n in ("closed_form", "enumeration", "active_set"))
+
+    @given(samplers.instances(m=st.just(2)))
+    def check(inst):
+        q = inst.gram
+        lam, gap = solve_checked(cf, q, inst.beta, inst.p)
+        for other in (en, act):
+            lam_o, gap_o = solve_checked(other, q, inst.beta, inst.p)
+            asserts.assert_same_solution(q, lam, lam_o, inst.beta, inst.p, gap, gap_o)
+
+    check()
+
+
+@pytest.mark.parametrize(
+    "families", [samplers.STATIONARY_FAMILIES, samplers.NON_STATIONARY_FAMILIES, ("one_column",)],
+    ids=["stationary", "not_stationary", "d1"],
+)
+def test_pareto_stationarity_zero_iff_zero_in_hull(families):
+    """phi = 0 exactly when 0 is in the hull of the rows (instances built both ways); phi = known value."""
+
+    @given(samplers.instances(m=st.integers(1, 7), families=families, beta_rel=(0.0,)))
+    def check(inst):
+        phi = float(fc.pareto_stationarity(inst.jacobian))
+        scale = float(np.max(np.abs(inst.gram))) if np.any(inst.jacobian) else 1.0
+        asserts.assert_stationarity(
+            phi, scale, stationary=inst.stationary, phi_known=inst.phi, phi_lower=inst.phi_lower, tol=EXACT_KKT_TOL
+        )
+        if inst.minimizer is not None:  # the known minimizer attains phi
+            w = inst.minimizer
+            assert abs(float(w @ inst.gram @ w) - phi) <= EXACT_KKT_TOL * scale
+
+    check()
+
+
+def test_pareto_stationarity_batched_and_from_gram():
+    rng = np.random.default_rng(3)
+    insts = [samplers.sample(f, rng, 4, 5) for f in (*samplers.STATIONARY_FAMILIES, *samplers.NON_STATIONARY_FAMILIES)]
+    jac = np.stack([i.jacobian for i in insts])
+    phi = fc.pareto_stationarity(jac)
+    assert phi.shape == (len(insts),)
+    for k, inst in enumerate(insts):
+        assert phi[k] == pytest.approx(float(fc.pareto_stationarity(inst.jacobian)), abs=1e-14)
+        assert float(fc.pareto_stationarity(gram=inst.gram)) == pytest.approx(float(phi[k]), abs=1e-14)
+    stationary = np.array([i.stationary for i in insts])
+    assert np.all(phi[stationary] <= 1e-14) and np.all(phi[~stationary] > 1e-3)
+
+
+def test_cvxpy_agrees_with_every_exact_method():
+    """The reference solver agrees with each exact method on random instances (M <= 5)."""
+    cvx = SPEC_BY_NAME["cvxpy"]
+
+    @settings(max_examples=6)
+    @given(samplers.instances(m=st.integers(2, 5), families=("gaussian", "low_rank", "halfspace", "stationary_shift")))
+    def check(inst):
+        q = inst.gram
+        lam_c, gap_c = solve_checked(cvx, q, inst.beta, inst.p)
+        for name in ("enumeration", "active_set", "auto"):
+            lam, gap = solve_checked(SPEC_BY_NAME[name], q, inst.beta, inst.p)
+            asserts.assert_same_solution(q, lam, lam_c, inst.beta, inst.p, gap, gap_c)
+
+    check()
+
+
+def test_preference_default_is_uniform():
+    inst = samplers.sample("gaussian", np.random.default_rng(5), 4, 3).with_beta_rel(1.0)
+    a = fc.solve_min_norm(inst.jacobian, beta=inst.beta)
+    b = fc.solve_min_norm(inst.jacobian, beta=inst.beta, preference=np.full(4, 0.25))
+    assert np.array_equal(a.weights, b.weights)
+
+
+def test_sampler_facts_hold():
+    """The samplers' claimed facts hold by construction (checked without any solver)."""
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        for fam in samplers.STATIONARY_FAMILIES + samplers.NON_STATIONARY_FAMILIES:
+            inst = samplers.sample(fam, rng, 5, 4)
+            if inst.minimizer is not None:
+                asserts.assert_on_simplex(inst.minimizer)
+                attained = float(np.sum((inst.jacobian.T @ inst.minimizer) ** 2))
+                assert attained == pytest.approx(inst.phi, rel=1e-12, abs=1e-24)
+            if fam == "halfspace":  # a separating direction certifies phi >= delta^2 for all l
+                lam = rng.dirichlet(np.ones(5), size=200)
+                assert np.min(np.sum((lam @ inst.jacobian) ** 2, axis=-1)) >= inst.phi_lower
+        low = samplers.sample("low_rank", rng, 6, 5)
+        assert np.linalg.matrix_rank(low.jacobian) == low.rank
+    scaled = replace(samplers.sample("gaussian", rng, 3, 2), beta=2.0).scaled(10.0)
+    assert scaled.beta == pytest.approx(200.0)

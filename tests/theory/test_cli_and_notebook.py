@@ -1,0 +1,61 @@
+"""`firm check-theory --quick` end to end, its failure exit code, and the executed theory notebook."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from click.testing import CliRunner
+from firm_core import theory as th
+from firm_core.cli import main
+
+from theory_checks.report import PLOTS
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK = ROOT / "notebooks" / "theory_tour.ipynb"
+QUICK_SECONDS = 30
+NOTEBOOK_SECONDS = 40
+
+
+def test_check_theory_quick_passes_and_writes_the_report(tmp_path):
+    start = time.perf_counter()
+    result = CliRunner().invoke(main, ["check-theory", "--quick", "--no-progress", "--out", str(tmp_path)])
+    elapsed = time.perf_counter() - start
+    assert result.exit_code == 0, result.output
+    assert "PASS" in result.output
+    report = (tmp_path / "report.md").read_text()
+    assert "**PASS**" in report and "Theorem 1" in report and "Liveness" in report
+    for name in (*PLOTS, "results.json"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert elapsed < QUICK_SECONDS
+
+
+def test_check_theory_exits_nonzero_on_a_violation(tmp_path, monkeypatch):
+    real = th.theorem1_bound
+    monkeypatch.setattr(th, "theorem1_bound", lambda *a: 0.5 * real(*a))  # a wrong (too small) Theorem 1
+    result = CliRunner().invoke(main, ["check-theory", "--quick", "--no-progress", "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "VIOLATION" in result.output
+    assert "**FAIL**" in (tmp_path / "report.md").read_text()
+
+
+def _ensure_kernel():
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec("python3")
+    except NoSuchKernel:  # fresh clone / CI: install the venv's kernel spec into the venv prefix
+        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3"], check=True)
+
+
+def test_theory_notebook_executes(tmp_path):
+    from nbclient import NotebookClient
+
+    _ensure_kernel()
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=NOTEBOOK_SECONDS, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    assert time.perf_counter() - start < NOTEBOOK_SECONDS
+    outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "NOT FLAGGED" not in outputs and "flagged" in outputs

@@ -1,0 +1,77 @@
+"""The grids of ``firm check-theory``: Theorem 1 cells (N = K = 1, sigma = 0; must be tight) and
+federated cells over (eta, K, N, beta, sigma, heterogeneity, eta_g). ``quick`` is a subset with fewer
+rounds and seeds (it runs in the tests)."""
+
+from __future__ import annotations
+
+from .cells import CellSpec
+
+# Theorem 1: x_0 far from the Pareto set (x0_distance 10), so that most of Delta is spent where the
+# gradients agree; gamma_rel = gamma L_phi (1 = the bound-optimal step).
+THEOREM1_CELLS = (
+    CellSpec("thm1 MGDA (beta=0)", M=2, beta=0.0),
+    CellSpec("thm1 beta=1", M=2, beta=1.0),
+    CellSpec("thm1 M=3 beta=0.1", M=3, beta=0.1),
+    CellSpec("thm1 beta=100", M=2, beta=100.0),
+    CellSpec("thm1 gamma=1.5/L_phi", M=2, beta=1.0, gamma_rel=1.5),
+    CellSpec("thm1 eta_g=2", M=2, beta=1.0, eta_g=2.0),
+    CellSpec("thm1 identity curvature", M=2, beta=1.0, curvature="identity"),
+    CellSpec("thm1 curvature [1.5, 2]", M=3, beta=1.0, curvature_range=(1.5, 2.0)),
+)
+
+_F = dict(x0_distance=3.0, T=200)
+FEDERATED_CELLS = (
+    CellSpec("fed N=4 K=1 beta=10", N=4, K=1, beta=10.0, heterogeneity=0.5, gamma_rel=0.5, **_F),
+    CellSpec("fed N=4 K=5 beta=10", N=4, K=5, beta=10.0, heterogeneity=0.5, gamma_rel=0.5, **_F),
+    CellSpec("fed hi-het K=5 beta=1e3", N=4, K=5, beta=1e3, heterogeneity=2.0, gamma_rel=0.3, **_F),
+    CellSpec("fed M=3 N=8 K=10 beta=1e4", M=3, N=8, K=10, beta=1e4, heterogeneity=2.0, gamma_rel=0.3, **_F),
+    CellSpec("fed eta_g=2 beta=100", N=4, K=5, beta=100.0, heterogeneity=0.5, gamma_rel=0.5, eta_g=2.0, **_F),
+    CellSpec("fed hi-het beta=0.01", N=4, K=5, beta=0.01, heterogeneity=2.0, gamma_rel=0.3, **_F),
+    CellSpec("fed local-MGDA beta=0", N=4, K=5, beta=0.0, heterogeneity=0.5, gamma_rel=0.3, **_F),
+    CellSpec("fed small step beta=1e4", N=4, K=5, beta=1e4, heterogeneity=0.5, gamma_rel=0.05, **_F),
+)
+
+_S = dict(x0_distance=3.0, T=150, seeds=4)
+STOCHASTIC_CELLS = (
+    CellSpec("sto N=1 K=1 beta=10", N=1, K=1, beta=10.0, sigma=0.5, gamma_rel=0.2, **_S),
+    CellSpec("sto N=4 K=5 beta=100", N=4, K=5, beta=100.0, sigma=0.5, heterogeneity=0.5, gamma_rel=0.5, **_S),
+    CellSpec("sto M=3 N=8 K=5 beta=1e3", M=3, N=8, K=5, beta=1e3, sigma=1.0, heterogeneity=2.0, gamma_rel=0.3, **_S),
+    CellSpec("sto small step beta=1e4", N=4, K=5, beta=1e4, sigma=0.1, heterogeneity=0.5, gamma_rel=0.05, **_S),
+)
+
+
+def one_factor_sweep() -> tuple[CellSpec, ...]:
+    """Around a base cell, vary one of (eta, K, N, beta, sigma, heterogeneity, eta_g) at a time."""
+    base = dict(M=2, N=4, K=5, beta=10.0, sigma=0.0, heterogeneity=0.5, gamma_rel=0.3, eta_g=1.0, T=150, x0_distance=3.0)
+    variations = [("gamma_rel", 0.05), ("gamma_rel", 1.0), ("K", 1), ("K", 10), ("N", 2), ("N", 8),
+                  ("beta", 0.0), ("beta", 0.1), ("beta", 1e3), ("beta", 1e5), ("sigma", 0.3), ("sigma", 1.0),
+                  ("heterogeneity", 0.0), ("heterogeneity", 2.0), ("eta_g", 0.5), ("eta_g", 2.0)]
+    out = []
+    for key, value in variations:
+        kw = {**base, key: value}
+        if key == "sigma":
+            kw["seeds"] = 3
+        label = {"gamma_rel": "gamma L_phi", "heterogeneity": "h"}.get(key, key)
+        out.append(CellSpec(f"sweep {label}={value:g}", **kw))
+    return tuple(out)
+
+
+SWEEP_CELLS = one_factor_sweep()
+
+DEFAULT_GRID = THEOREM1_CELLS + FEDERATED_CELLS + STOCHASTIC_CELLS + SWEEP_CELLS
+
+QUICK_GRID = (
+    CellSpec("thm1 MGDA (beta=0)", M=2, beta=0.0, T=60),
+    CellSpec("thm1 M=3 beta=0.1", M=3, beta=0.1, T=60),
+    CellSpec("fed N=4 K=3 beta=10", N=4, K=3, beta=10.0, heterogeneity=0.5, gamma_rel=0.5, x0_distance=3.0, T=60),
+    CellSpec("sto N=4 K=3 beta=100", N=4, K=3, beta=100.0, sigma=0.5, heterogeneity=0.5, gamma_rel=0.5, x0_distance=3.0, T=40, seeds=2),
+)
+
+#: T values of the rate checks (Theorem 1: prefix means of one run; corollary: one run per T).
+RATE_T = {"default": ((50, 100, 200, 400), (100, 200, 400, 800)), "quick": ((25, 50, 100, 200), (50, 100, 200))}
+
+#: beta grids of the beta story (D_lambda; phi at the fixed point).
+BETA_STORY = {
+    "default": dict(betas=(0.0, 1e-2, 1e-1, 1.0, 10.0, 1e2, 1e3, 1e4), fp_betas=(0.0, 1e3, 1e4, 1e5), rounds=60),
+    "quick": dict(betas=(0.0, 1.0, 1e2, 1e4), fp_betas=(0.0, 1e3, 1e4, 1e5), rounds=20, N=4),
+}
