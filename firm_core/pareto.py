@@ -36,12 +36,32 @@ def non_dominated(points) -> np.ndarray:
     """Boolean mask (n,): True where no other point dominates the row (minimization)."""
     p = _points(points, "points", "non_dominated")
     n = p.shape[0]
+    if p.shape[1] == 2:
+        return _non_dominated_2d(p)
     mask = np.ones(n, dtype=bool)
     for start in range(0, n, _PAIR_BLOCK):
         blk = p[start : start + _PAIR_BLOCK]  # candidates being tested
         le = np.all(p[None, :, :] <= blk[:, None, :], axis=-1)  # (b, n): q <= p
         lt = np.any(p[None, :, :] < blk[:, None, :], axis=-1)
         mask[start : start + _PAIR_BLOCK] = ~np.any(le & lt, axis=1)
+    return mask
+
+
+def _non_dominated_2d(p: np.ndarray) -> np.ndarray:
+    """O(n log n) for M = 2: sorted by (f1, f2), a point is dominated iff a point with smaller f1 has
+    f2 <= its f2, or a point with the same f1 has a smaller f2 (exact duplicates do not count)."""
+    n = p.shape[0]
+    if n == 0:
+        return np.ones(0, dtype=bool)
+    order = np.lexsort((p[:, 1], p[:, 0]))
+    f1, f2 = p[order, 0], p[order, 1]
+    new_group = np.concatenate([[True], f1[1:] != f1[:-1]])
+    group_start = np.maximum.accumulate(np.where(new_group, np.arange(n), 0))
+    running_min = np.minimum.accumulate(f2)
+    before = np.where(group_start > 0, running_min[np.maximum(group_start - 1, 0)], np.inf)
+    dominated = (before <= f2) | (f2[group_start] < f2)
+    mask = np.empty(n, dtype=bool)
+    mask[order] = ~dominated
     return mask
 
 

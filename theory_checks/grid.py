@@ -1,5 +1,6 @@
-"""The grids of ``firm check-theory``: Theorem 1 cells (N = K = 1, sigma = 0; must be tight) and
-federated cells over (eta, K, N, beta, sigma, heterogeneity, eta_g). ``quick`` is a subset with fewer
+"""The grids of ``firm check-theory``: Theorem 1 cells (N = K = 1, sigma = 0; must be tight on the
+quadratics), federated cells over (eta, K, N, beta, sigma, heterogeneity, eta_g), and nonconvex
+Cauchy-regression cells with global constants. ``quick`` is a subset with fewer
 rounds and seeds (it runs in the tests)."""
 
 from __future__ import annotations
@@ -39,6 +40,18 @@ STOCHASTIC_CELLS = (
     CellSpec("sto small step beta=1e4", N=4, K=5, beta=1e4, sigma=0.1, heterogeneity=0.5, gamma_rel=0.05, **_S),
 )
 
+# Nonconvex Cauchy-loss regression: constants hold on all of R^d, so these cells (noisy ones included)
+# are certificates; x0_distance is the scale of x_0. Theorem 1 tightness is not claimed here.
+_C = dict(problem="cauchy", x0_distance=3.0)
+CAUCHY_CELLS = (
+    CellSpec("cauchy thm1 MGDA (beta=0)", M=2, beta=0.0, T=100, **_C),
+    CellSpec("cauchy thm1 M=3 beta=1", M=3, beta=1.0, T=100, **_C),
+    CellSpec("cauchy fed N=4 K=5 beta=10", N=4, K=5, beta=10.0, heterogeneity=0.5, gamma_rel=0.5, T=150, **_C),
+    CellSpec("cauchy fed M=3 N=8 K=5 beta=1e3", M=3, N=8, K=5, beta=1e3, heterogeneity=2.0, gamma_rel=0.3, T=150, **_C),
+    CellSpec("cauchy fed small step beta=1e4", N=4, K=5, beta=1e4, heterogeneity=0.5, gamma_rel=0.05, T=150, **_C),
+    CellSpec("cauchy sto N=4 K=5 beta=100", N=4, K=5, beta=100.0, sigma=0.3, heterogeneity=0.5, gamma_rel=0.3, T=100, seeds=3, **_C),
+)
+
 
 def one_factor_sweep() -> tuple[CellSpec, ...]:
     """Around a base cell, vary one of (eta, K, N, beta, sigma, heterogeneity, eta_g) at a time."""
@@ -58,13 +71,14 @@ def one_factor_sweep() -> tuple[CellSpec, ...]:
 
 SWEEP_CELLS = one_factor_sweep()
 
-DEFAULT_GRID = THEOREM1_CELLS + FEDERATED_CELLS + STOCHASTIC_CELLS + SWEEP_CELLS
+DEFAULT_GRID = THEOREM1_CELLS + FEDERATED_CELLS + STOCHASTIC_CELLS + CAUCHY_CELLS + SWEEP_CELLS
 
 QUICK_GRID = (
     CellSpec("thm1 MGDA (beta=0)", M=2, beta=0.0, T=60),
     CellSpec("thm1 M=3 beta=0.1", M=3, beta=0.1, T=60),
     CellSpec("fed N=4 K=3 beta=10", N=4, K=3, beta=10.0, heterogeneity=0.5, gamma_rel=0.5, x0_distance=3.0, T=60),
     CellSpec("sto N=4 K=3 beta=100", N=4, K=3, beta=100.0, sigma=0.5, heterogeneity=0.5, gamma_rel=0.5, x0_distance=3.0, T=40, seeds=2),
+    CellSpec("cauchy fed N=4 K=3 beta=10", N=4, K=3, beta=10.0, heterogeneity=0.5, gamma_rel=0.5, T=40, problem="cauchy", x0_distance=3.0),
 )
 
 #: T values of the rate checks (Theorem 1: prefix means of one run; corollary: one run per T).

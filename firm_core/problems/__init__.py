@@ -2,5 +2,6 @@
 
 from .base import Problem
 from .quadratics import HeterogeneousQuadratics, SmoothnessConstants
+from .toys import CAGradToy, FonsecaFleming, TiltedToy, VLMOP
 
-__all__ = ["HeterogeneousQuadratics", "Problem", "SmoothnessConstants"]
+__all__ = ["CAGradToy", "FonsecaFleming", "HeterogeneousQuadratics", "Problem", "SmoothnessConstants", "TiltedToy", "VLMOP"]

@@ -98,11 +98,19 @@ def test_non_dominated_mask():
     np.testing.assert_array_equal(non_dominated(pts), [True, True, False, True, True, True])
 
 
+def _brute_non_dominated(pts):
+    return np.array([not any(np.all(q <= p) and np.any(q < p) for q in pts) for p in pts])
+
+
 def test_non_dominated_agrees_with_brute_force_over_blocks():
     rng = np.random.default_rng(1)
     pts = rng.normal(size=(700, 3))  # > one comparison block
-    brute = np.array([not any(np.all(q <= p) and np.any(q < p) for q in pts) for p in pts])
-    np.testing.assert_array_equal(non_dominated(pts), brute)
+    np.testing.assert_array_equal(non_dominated(pts), _brute_non_dominated(pts))
+
+
+@given(arrays(np.float64, st.tuples(st.integers(1, 15), st.just(2)), elements=st.sampled_from([0.0, 1.0, 2.0, 3.0])))
+def test_non_dominated_2d_fast_path_agrees_with_brute_force_with_ties(pts):
+    np.testing.assert_array_equal(non_dominated(pts), _brute_non_dominated(pts))
 
 
 def test_igd():

@@ -159,8 +159,10 @@ def assert_same_solution(q, lam_a, lam_b, beta, p, gap_a: float, gap_b: float) -
     """Two answers of the same problem agree to what their certificates allow.
 
     With e = s * gap: |h_a - h_b| <= max(e_a, e_b); ||G(l_a - l_b)|| <= sqrt(2 e_a) + sqrt(2 e_b)
-    (the direction is unique even at beta = 0); if beta > 0, ||l_a - l_b|| <= sqrt(2 e_a / beta)
-    + sqrt(2 e_b / beta) (l is unique).
+    (the direction is unique even at beta = 0); if beta > 0 (l is unique), ||l_a - l_b|| is at most
+    the smaller of sqrt(2 e_a / beta) + sqrt(2 e_b / beta) and the residual error bound
+    (1 + L) (s / beta) (r_a + r_b), r the relative KKT residuals, L = (lambda_max(Q) + beta) / s: for
+    a mu-strongly monotone, L-Lipschitz G = grad h / s, ||l - l*|| <= (1 + L) / mu ||l - Proj(l - G(l))||.
     """
     ca = assert_claim(q, lam_a, beta, p, gap_a)
     cb = assert_claim(q, lam_b, beta, p, gap_b)
@@ -173,7 +175,9 @@ def assert_same_solution(q, lam_a, lam_b, beta, p, gap_a: float, gap_b: float) -
     assert dd <= bound, f"directions differ by {dd:.3e} > {bound:.3e}"
     if beta > 0:
         dl = float(np.linalg.norm(diff))
-        bound = np.sqrt(2 * ea / beta) + np.sqrt(2 * eb / beta)
+        lip = (float(np.linalg.eigvalsh(np.asarray(q, dtype=np.float64))[-1]) + beta) / ca.scale
+        by_residual = (1 + lip) * (ca.scale / beta) * (ca.kkt_residual + cb.kkt_residual + 2 * ROUNDOFF)
+        bound = min(np.sqrt(2 * ea / beta) + np.sqrt(2 * eb / beta), by_residual)
         assert dl <= bound, f"weights differ by {dl:.3e} > {bound:.3e} (beta={beta:.3g})"
 
 

@@ -248,7 +248,7 @@ def test_assert_near_preference_rejects_far_lambda():
 
 def test_assert_near_preference_property_part(claims_trusted):
     with pytest.raises(AssertionError, match=r"\|\|l - p\|\|"):
-        asserts.assert_near_preference(np.diag([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 0.0]), 100.0, np.full(3, 1 / 3), 0.0)
+        asserts.assert_near_preference(np.diag([1.0, 2.0, 3.0]), np.eye(3)[0], 100.0, np.full(3, 1 / 3), 0.0)
 
 
 def test_assert_same_solution_property_part(claims_trusted, problem):

@@ -130,3 +130,31 @@ def test_constant_verification_rejects_wrong_constants():
     # a ball that misses an iterate is replaced by the a-posteriori ball (and C, zeta recomputed on it)
     used, checks = verify_constants(pr, replace(c, radius=0.1), [tr])
     assert used.ball == "a-posteriori" and used.radius > 0.1 and all(k.ok for k in checks)
+
+
+def test_cauchy_problem_gradients_and_global_constants():
+    from theory_checks.cauchy import CauchyRegression
+
+    pr = CauchyRegression(num_clients=3, num_objectives=2, dim=6, heterogeneity=0.8, seed=1)
+    g = pr.global_constants()
+    # gradients match central finite differences of the values
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 6))
+    jac = pr.client_jacobians(np.arange(3), x)
+    h = 1e-6
+    for k in range(6):
+        e = np.zeros(6)
+        e[k] = h
+        fd = (pr.client_values(np.arange(3), x + e) - pr.client_values(np.arange(3), x - e)) / (2 * h)
+        np.testing.assert_allclose(jac[..., k], fd, atol=1e-7)
+    # the global constants dominate what is attained anywhere (sampled on a large ball)
+    emp = empirical_constants(pr, 20.0, np.zeros(6), num_points=100)
+    verify_upper_bounds({"L": g["L"], "C": g["C"], "zeta": g["zeta"]}, emp)
+    assert np.all(pr.client_values(np.arange(3), x) >= 0)  # inf Phi >= 0: Delta <= Phi(x_0) is valid
+    with pytest.raises(ValueError, match="`heterogeneity`"):
+        CauchyRegression(heterogeneity=-1.0)
+
+
+def test_cauchy_cells_pass():
+    res = run_cell(CellSpec("c", problem="cauchy", N=3, K=3, beta=10.0, heterogeneity=0.5, gamma_rel=0.5, x0_distance=3.0, T=30))
+    assert res.ok and res.constants.ball == "global" and res.ratio < 1

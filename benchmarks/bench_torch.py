@@ -1,0 +1,223 @@
+"""Benchmark of the torch / LoRA RLHF backend (CPU or GPU; run with ``python benchmarks/bench_torch.py``).
+
+For a tiny GPT-2-style model (2 layers, hidden 64; the `firm rlhf` default) and a GPT-2-small-size
+config (12 layers, hidden 768, vocab 50257; random init), with a LoRA adapter (r = 8):
+
+1. per-objective gradient methods side by side on the same RLHF losses (M objectives):
+   forward + one backward of p^T L (scalarized), forward + M separate backward passes (reference),
+   and full FIRM steps (gradients + float64 Gram + lambda + .grad) with "autograd", "batched", "fast";
+   target: FIRM(autograd) <= (forward + M backward passes) * 1.10.
+2. generation throughput (new tokens / s) of the sampler used by the RLHF loop;
+3. peak memory of a federated round with N = 2 and N = 8 simulated clients (one shared base model;
+   each case in a fresh subprocess, peak RSS on CPU / max_memory_allocated on GPU).
+
+Timings are medians over repeats; the machine may be shared, so compare ratios within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def build(size: str, device):
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from backends.rlhf.policy import attach_lora, load_base
+
+    if size == "tiny":
+        base, tok = load_base("tiny")
+    else:
+        _, tok = load_base("tiny")  # ids < 1024 are valid for the larger vocabulary too
+        torch.manual_seed(0)
+        cfg = GPT2Config(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12,
+                         bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id)
+        base = GPT2LMHeadModel(cfg).eval()
+        for p in base.parameters():
+            p.requires_grad_(False)
+    base.to(device)
+    return attach_lora(base, seed=0), tok
+
+
+def sync(device):
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, device, repeats):
+    fn()  # warm-up
+    out = []
+    for _ in range(repeats):
+        sync(device)
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        out.append(time.perf_counter() - t0)
+    return statistics.median(out)
+
+
+def bench_gradients(model, tok, device, m: int, repeats: int, group: int, prompts: int, new_tokens: int) -> dict:
+    import numpy as np
+    import torch
+
+    from backends.rlhf.losses import group_advantages, policy_gradient_losses
+    from backends.rlhf.policy import lora_parameters
+    from backends.rlhf.prompts import all_prompts
+    from backends.rlhf.rollout import completion_logprobs, reference_logprobs, sample_group
+    from backends.torch_backend import MultiObjectiveStep, scalarized_backward
+
+    ro = sample_group(model, tok, all_prompts()[:prompts], group, new_tokens, seed=0)
+    ref = reference_logprobs(model, ro)
+    rng = np.random.default_rng(0)
+    adv = group_advantages(rng.normal(size=(len(ro.completions), m)), group)
+    params = lora_parameters(model)
+
+    def losses():
+        logp = completion_logprobs(model, ro)
+        ls, _ = policy_gradient_losses(logp, ref, ro.completion_mask, adv, 0.05, new_tokens)
+        return ls, logp
+
+    def forward_only():
+        with torch.no_grad():
+            losses()
+
+    def scalarized():
+        scalarized_backward(losses()[0], params)
+
+    def m_backward():
+        ls, _ = losses()
+        for k, loss in enumerate(ls):
+            torch.autograd.grad(loss, params, retain_graph=k < m - 1)
+
+    res = {"forward": timed(forward_only, device, repeats), "scalarized (fwd + 1 bwd)": timed(scalarized, device, repeats),
+           f"fwd + {m} bwd": timed(m_backward, device, repeats)}
+    for method in ("autograd", "batched", "fast"):
+        step = MultiObjectiveStep(params, beta=0.5, method=method, beta_relative=True)
+
+        def firm():
+            ls, logp = losses()
+            step.backward(ls, surrogate=logp)
+
+        res[f"FIRM {method}"] = timed(firm, device, repeats)
+    return res
+
+
+def bench_generation(model, tok, device, repeats: int, group: int, prompts: int, new_tokens: int) -> float:
+    from backends.rlhf.prompts import all_prompts
+    from backends.rlhf.rollout import sample_group
+
+    n_tok = []
+
+    def gen():
+        ro = sample_group(model, tok, all_prompts()[:prompts], group, new_tokens, seed=1)
+        n_tok.append(int(ro.input_ids.shape[0] * (ro.input_ids.shape[1] - ro.prompt_len)))
+
+    t = timed(gen, device, repeats)
+    return n_tok[-1] / t
+
+
+MEMORY_CHILD = r"""
+import json, resource, sys, torch
+sys.path.insert(0, {root!r})
+torch.set_num_threads({threads})
+from benchmarks.bench_torch import build
+from backends.rlhf.federated import FederatedConfig, run_federated
+from backends.rlhf.rewards import BrevityReward, SentimentReward
+from backends.rlhf.trainer import RLHFConfig
+from backends.rlhf.policy import adapter_state, state_nbytes
+dev = torch.device({device!r})
+model, tok = build({size!r}, dev)
+cfg = RLHFConfig(group_size={group}, prompts_per_step={prompts}, max_new_tokens={new_tokens})
+if dev.type == "cuda": torch.cuda.reset_peak_memory_stats()
+run_federated(model, tok, [SentimentReward(), BrevityReward()], cfg,
+              FederatedConfig(num_clients={n}, rounds=1, local_steps=1), progress=False)
+peak = torch.cuda.max_memory_allocated() if dev.type == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({{"peak_bytes": peak, "adapter_bytes": state_nbytes(adapter_state(model))}}))
+"""
+
+
+def bench_memory(size, device, n, threads, group, prompts, new_tokens) -> dict:
+    code = MEMORY_CHILD.format(root=str(ROOT), threads=threads, device=str(device), size=size, n=n, group=group,
+                               prompts=prompts, new_tokens=new_tokens)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="tiny,gpt2-small")
+    ap.add_argument("--objectives", type=int, default=2, help="M")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cuda" if _cuda() else "cpu")
+    ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    shapes = {"tiny": dict(group=8, prompts=4, new_tokens=24), "gpt2-small": dict(group=4, prompts=2, new_tokens=16)}
+    report = {"device": str(device) + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else
+                                        f" ({args.threads} thread(s))"), "M": args.objectives, "sizes": {}}
+    for size in args.sizes.split(","):
+        sh = shapes[size]
+        model, tok = build(size, device)
+        n_params = sum(p.numel() for p in model.parameters())
+        n_lora = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        grads = bench_gradients(model, tok, device, args.objectives, args.repeats, **sh)
+        gen = bench_generation(model, tok, device, max(2, args.repeats // 2), **sh)
+        entry = {"params": n_params, "lora_params": n_lora, "shape": sh, "seconds": grads, "gen_tokens_per_s": gen}
+        del model
+        if not args.no_memory:
+            entry["memory"] = {n: bench_memory(size, device, n, args.threads, **sh) for n in (2, 8)}
+        report["sizes"][size] = entry
+        print_size(size, entry, args.objectives)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+    print(f"\ndevice: {report['device']}")
+    return report
+
+
+def _cuda():
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+def print_size(size, e, m):
+    s = e["seconds"]
+    ref = s[f"fwd + {m} bwd"]
+    print(f"\n== {size}: {e['params'] / 1e6:.2f} M params, {e['lora_params'] / 1e3:.1f} k LoRA params, "
+          f"{e['shape']['prompts']} prompts x {e['shape']['group']} completions x {e['shape']['new_tokens']} tokens, M = {m}")
+    print(f"{'step':<28}{'ms':>10}{'/ (fwd + M bwd)':>18}")
+    for k, v in s.items():
+        print(f"{k:<28}{1e3 * v:>10.1f}{v / ref:>18.2f}")
+    ok = s["FIRM autograd"] <= 1.10 * ref
+    print(f"target FIRM autograd <= 1.10 x (fwd + {m} bwd): {'met' if ok else 'MISSED'} "
+          f"({s['FIRM autograd'] / ref:.2f})")
+    print(f"generation: {e['gen_tokens_per_s']:.0f} new tokens / s")
+    if "memory" in e:
+        mem = e["memory"]
+        print(f"peak memory, federated round: N=2 {mem[2]['peak_bytes'] / 2**20:.0f} MiB, N=8 "
+              f"{mem[8]['peak_bytes'] / 2**20:.0f} MiB (difference {(mem[8]['peak_bytes'] - mem[2]['peak_bytes']) / 2**20:.1f}"
+              f" MiB; 6 extra adapters = {6 * mem[2]['adapter_bytes'] / 2**20:.2f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
