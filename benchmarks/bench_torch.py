@@ -55,6 +55,21 @@ def sync(device):
         torch.cuda.synchronize()
 
 
+def timed_interleaved(fns: dict, device, repeats) -> dict:
+    """Median seconds per call of each function, calls interleaved so machine drift hits all alike."""
+    times = {k: [] for k in fns}
+    for fn in fns.values():
+        fn()  # warm-up
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            sync(device)
+            t0 = time.perf_counter()
+            fn()
+            sync(device)
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def timed(fn, device, repeats):
     fn()  # warm-up
     out = []
@@ -100,17 +115,16 @@ def bench_gradients(model, tok, device, m: int, repeats: int, group: int, prompt
         for k, loss in enumerate(ls):
             torch.autograd.grad(loss, params, retain_graph=k < m - 1)
 
-    res = {"forward": timed(forward_only, device, repeats), "scalarized (fwd + 1 bwd)": timed(scalarized, device, repeats),
-           f"fwd + {m} bwd": timed(m_backward, device, repeats)}
+    fns = {"forward": forward_only, "scalarized (fwd + 1 bwd)": scalarized, f"fwd + {m} bwd": m_backward}
     for method in ("autograd", "batched", "fast"):
         step = MultiObjectiveStep(params, beta=0.5, method=method, beta_relative=True)
 
-        def firm():
+        def firm(step=step):
             ls, logp = losses()
             step.backward(ls, surrogate=logp)
 
-        res[f"FIRM {method}"] = timed(firm, device, repeats)
-    return res
+        fns[f"FIRM {method}"] = firm
+    return timed_interleaved(fns, device, repeats)
 
 
 def bench_generation(model, tok, device, repeats: int, group: int, prompts: int, new_tokens: int) -> float:
@@ -158,7 +172,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="tiny,gpt2-small")
     ap.add_argument("--objectives", type=int, default=2, help="M")
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cuda" if _cuda() else "cpu")
     ap.add_argument("--no-memory", action="store_true")

@@ -7,6 +7,8 @@
   strictly beat the reference in every objective contribute nothing. Exact: a sorted sweep for
   M = 2 (O(n log n)); for M >= 3 slicing along the last objective (each slab is an exact
   (M-1)-dimensional hypervolume; O(n^2 log n) for M = 3, exponential in M beyond).
+- ``reference_point(front, margin)``: a hypervolume reference just beyond the front's worst values,
+  r = max + margin (max - min) per objective (a common convention; report it with any hypervolume).
 - ``igd(points, front)``: inverted generational distance, the mean over the front's points of the
   Euclidean distance to the nearest of ``points`` (0 iff every front point is among the points).
 """
@@ -114,3 +116,13 @@ def igd(points, front) -> float:
         blk = q[start : start + _PAIR_BLOCK]
         dmin[start : start + _PAIR_BLOCK] = np.min(np.linalg.norm(blk[:, None, :] - p[None], axis=-1), axis=1)
     return float(dmin.mean())
+
+
+def reference_point(front, margin: float = 0.1) -> np.ndarray:
+    """Hypervolume reference r_k = max_k + margin (max_k - min_k) (+ margin where the range is 0)."""
+    q = _points(front, "front", "reference_point", allow_empty=False)
+    if isinstance(margin, bool) or not isinstance(margin, int | float) or not np.isfinite(margin) or margin < 0:
+        raise ValueError(f"reference_point: `margin` must be a finite number >= 0, got {margin!r}")
+    lo, hi = q.min(axis=0), q.max(axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    return hi + margin * span

@@ -110,7 +110,7 @@ done
 echo "flower_deploy: $NUM_NODES SuperNodes started" >&2
 
 RUN_CONFIG="num-server-rounds=$ROUNDS problem.num-clients=$NUM_NODES"
-[[ -n "$OUT_DIR" ]] && RUN_CONFIG="$RUN_CONFIG out-dir=\"$OUT_DIR\""
+[[ -n "$OUT_DIR" ]] && RUN_CONFIG="$RUN_CONFIG out-dir=\"$(realpath -m "$OUT_DIR")\""  # the ServerApp runs elsewhere
 [[ -n "$EXTRA_CONFIG" ]] && RUN_CONFIG="$RUN_CONFIG $EXTRA_CONFIG"
 START_JSON="$("$BIN/flwr" run "$APP_DIR" firm --run-config "$RUN_CONFIG" --format json)" || true
 RUN_ID="$(printf '%s' "$START_JSON" | "$PY" -c 'import json, sys; d = json.load(sys.stdin); print(d["run-id"] if d.get("success") else "")' 2>/dev/null || true)"

@@ -5,10 +5,11 @@ calls ``firm_core.federated`` for the math; the ClientApp runs the same local up
 engine. Importing this package needs the ``[flower]`` extra (``pip install -e '.[flower]'``).
 
 Modules: ``records`` (iterate / diagnostics <-> Flower records, message sizes), ``settings`` (validated
-run settings and their ConfigRecord form), ``validation`` (reply checks), ``strategy`` (FirmStrategy),
-``client_app`` / ``server_app`` (the Flower app), ``inprocess`` (a Grid that runs ClientApps in this
-process, for tests and debugging), ``checkpoint`` (per-round checkpoints and resume), ``privacy``
-(Flower's differential-privacy wrappers), ``simulation`` (run_simulation wrapper), ``cli``.
+run settings and their ConfigRecord form), ``validation`` (reply checks), ``strategy`` (FirmStrategy,
+with per-round checkpoints in the engine's format and resume), ``client_app`` / ``server_app`` (the
+Flower app; ``app/`` holds its pyproject), ``inprocess`` (a Grid that runs ClientApps in this
+process, for tests and debugging), ``privacy`` (Flower's differential-privacy wrappers), ``launch``
+(``flwr run`` against a SuperLink it starts and stops), ``cli`` (``firm flower``). See README.md.
 """
 
 try:

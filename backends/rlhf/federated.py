@@ -26,8 +26,6 @@ from .trainer import RLHFConfig, evaluate, local_steps
 
 require_llm_stack()
 
-import torch  # noqa: E402
-
 
 @dataclass(frozen=True)
 class FederatedConfig:
@@ -152,8 +150,3 @@ def save_adapter(model, state: dict, out_dir) -> None:
     """Write ``state`` as a PEFT adapter (adapter_model.safetensors + adapter_config.json)."""
     load_adapter_state(model, state)
     model.save_pretrained(str(out_dir), safe_serialization=True)
-
-
-def set_threads(n: int | None) -> None:
-    if n:
-        torch.set_num_threads(n)

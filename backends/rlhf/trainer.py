@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..torch_backend import MultiObjectiveStep, scalarized_backward
+from ..torch_backend import STEP_METHODS, MultiObjectiveStep, NonFiniteGradientError, scalarized_backward
 from ._imports import require_llm_stack
 from .losses import ADVANTAGE_KINDS, group_advantages, policy_gradient_losses
 from .policy import lora_parameters
@@ -71,6 +71,10 @@ class RLHFConfig:
             bad("optimizer", f"one of {OPTIMIZERS}")
         if not self.lr > 0:
             bad("lr", "> 0")
+        if self.grad_method not in STEP_METHODS:
+            bad("grad_method", f"one of {STEP_METHODS}")
+        if self.on_nonfinite not in ("raise", "skip"):
+            bad("on_nonfinite", "'raise' or 'skip'")
         if self.preference is not None:
             p = np.asarray(self.preference, dtype=float)
             if p.ndim != 1 or np.any(p < 0) or abs(p.sum() - 1) > 1e-9:
@@ -116,9 +120,17 @@ def rlhf_step(model, tokenizer, rewards, prompts: list[str], cfg: RLHFConfig, op
     p = cfg.preference_vector(m)
     optimizer.zero_grad(set_to_none=True)
     if cfg.algorithm == "fedavg_ls":
-        scalarized_backward(losses, lora_parameters(model), preference=p)
-        optimizer.step()
-        weights, skipped = p, False
+        params = lora_parameters(model)
+        try:
+            scalarized_backward(losses, params, preference=p)
+            optimizer.step()
+            weights, skipped = p, False
+        except NonFiniteGradientError:
+            if cfg.on_nonfinite == "raise":
+                raise
+            for q in params:
+                q.grad = None
+            weights, skipped = np.full(m, np.nan), True
     else:
         info = stepper.step(losses, surrogate=logp)
         weights, skipped = info.weights, info.skipped

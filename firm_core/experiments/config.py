@@ -117,22 +117,20 @@ def _algorithm_fields() -> tuple[str, ...]:
 
 
 def _check_problem(raw, path: str = "problem"):
-    from ..problems import PROBLEMS, make_problem
+    from ..problems import PROBLEMS, make_problem, problem_parameters
 
     table = schema.require_mapping(raw, path)
     name = schema.check_str(schema.require_key(table, "name", path), join(path, "name"), choices=PROBLEMS)
+    try:
+        parameters = problem_parameters(name)
+    except ImportError as exc:
+        raise ConfigError(join(path, "name"), f"names a problem that cannot be loaded here ({exc}), got {name!r}") from None
+    schema.check_known_keys(table, path, ["name", *parameters])
     kwargs = {k: v for k, v in table.items() if k != "name"}
-    paths = {k: join(path, k) for k in kwargs}
     try:
         problem = make_problem(name, **kwargs)
-    except TypeError as exc:
-        unknown = re.search(r"unexpected keyword argument '([A-Za-z0-9_]+)'", str(exc))
-        if unknown and unknown.group(1) in kwargs:
-            key = unknown.group(1)
-            raise ConfigError(join(path, key), f"is not a parameter of problem {name!r}, got {schema.show(kwargs[key])}") from None
-        raise translate_error(exc, paths, path) from None
-    except ValueError as exc:
-        raise translate_error(exc, paths, path) from None
+    except (TypeError, ValueError) as exc:
+        raise translate_error(exc, {k: join(path, k) for k in kwargs}, path) from None
     return name, kwargs, problem
 
 

@@ -40,6 +40,8 @@ from ._set_distance import distance_to_parametric_set
 from .base import Problem
 
 CURVATURES = ("dense", "diagonal", "identity")
+#: Largest N M d^2 allowed for dense curvatures (8 bytes each: 400 MB); use curvature="diagonal" beyond.
+MAX_DENSE_ENTRIES = 50_000_000
 _WHERE = "HeterogeneousQuadratics"
 
 
@@ -91,6 +93,12 @@ class HeterogeneousQuadratics(Problem):
         if curvature not in CURVATURES:
             raise ValueError(f"{_WHERE}: `curvature` must be one of {CURVATURES}, got {curvature!r}")
         self.curvature = curvature
+        entries = self.num_clients * self.num_objectives * self.dim**2
+        if curvature == "dense" and entries > MAX_DENSE_ENTRIES:
+            raise ValueError(
+                f"{_WHERE}: `curvature`='dense' needs N M d^2 = {entries} matrix entries (> {MAX_DENSE_ENTRIES}); "
+                f"use curvature='diagonal' for dim = {self.dim}"
+            )
         self.client_weights = check_client_weights(client_weights, self.num_clients, _WHERE)
         self.name = f"quadratics(N={self.num_clients}, M={self.num_objectives}, d={self.dim}, h={self.heterogeneity:g})"
 
@@ -191,7 +199,23 @@ class HeterogeneousQuadratics(Problem):
         return distance_to_parametric_set(x, self._unchecked_points, self.num_objectives)[0]
 
     def _unchecked_points(self, w: np.ndarray) -> np.ndarray:
+        if self.num_objectives == 2 and not self._diag:
+            return self._pencil_points(w[:, 0])
         return self._solve(np.tensordot(w, self._a_glob, axes=1), w @ self._b_glob)
+
+    def _pencil_points(self, t: np.ndarray) -> np.ndarray:
+        """x(t, 1 - t) for M = 2 in O(d^2) per point by simultaneous diagonalization: with
+        A_2 = L L^T and L^{-1}(A_1 - A_2)L^{-T} = V diag(mu) V^T, x(t) = P (beta_0 + t beta_1) / (1 + t mu),
+        P = L^{-T} V, beta_0 = V^T L^{-1} b_2, beta_1 = V^T L^{-1} (b_1 - b_2). 1 + t mu > 0 on [0, 1]."""
+        if not hasattr(self, "_pencil"):
+            a1, a2 = self._a_glob
+            b1, b2 = self._b_glob
+            chol = np.linalg.cholesky(a2)
+            li = np.linalg.inv(chol)
+            mu, v = np.linalg.eigh(li @ (a1 - a2) @ li.T)
+            self._pencil = (li.T @ v, v.T @ (li @ b2), v.T @ (li @ (b1 - b2)), mu)
+        p, beta0, beta1, mu = self._pencil
+        return ((beta0[None] + t[:, None] * beta1[None]) / (1.0 + t[:, None] * mu[None])) @ p.T
 
     def pareto_front(self, num: int) -> np.ndarray:
         """F(x(w)) for ``num`` weights w: evenly spaced for M = 2, a thinned simplex lattice for M >= 3."""

@@ -51,7 +51,8 @@ class TiltedToy(Problem):
 
     # --- subclass hooks ------------------------------------------------------------------------
     def _default_x0(self, rng: np.random.Generator) -> np.ndarray:
-        return rng.normal(size=self.dim)
+        """N(0, I/d): ||x_0|| ~ 1, inside the region where the toys' gradients are not vanishingly small."""
+        return rng.normal(size=self.dim) / np.sqrt(self.dim)
 
     def _global_values(self, x: np.ndarray) -> np.ndarray:  # (n, d) -> (n, M)
         raise NotImplementedError
@@ -143,7 +144,7 @@ class VLMOP(_SegmentToy):
 
     source = "VLMOP2-style convex pair (Van Veldhuizen & Lamont 1999; quadratic variant as in Lin et al. 2019, Pareto MTL)"
 
-    def __init__(self, num_clients=10, dim=10, heterogeneity=0.0, noise_std=0.0, seed=0, client_weights=None, x0=None):
+    def __init__(self, num_clients=10, dim=10, heterogeneity=0.5, noise_std=0.0, seed=0, client_weights=None, x0=None):
         super().__init__(num_clients, dim, heterogeneity, noise_std, seed, client_weights, x0, "VLMOP")
         self._init_geometry()
         self.name = f"vlmop(N={self.num_clients}, d={self.dim}, h={self.heterogeneity:g})"
@@ -168,7 +169,7 @@ class FonsecaFleming(_SegmentToy):
 
     source = "Fonseca & Fleming 1995, 'An overview of evolutionary algorithms in multiobjective optimization'"
 
-    def __init__(self, num_clients=10, dim=10, heterogeneity=0.0, noise_std=0.0, seed=0, client_weights=None, x0=None):
+    def __init__(self, num_clients=10, dim=10, heterogeneity=0.5, noise_std=0.0, seed=0, client_weights=None, x0=None):
         super().__init__(num_clients, dim, heterogeneity, noise_std, seed, client_weights, x0, "FonsecaFleming")
         self._init_geometry()
         self.name = f"fonseca_fleming(N={self.num_clients}, d={self.dim}, h={self.heterogeneity:g})"
@@ -214,7 +215,7 @@ class CAGradToy(TiltedToy):
 
     source = "CAGrad toy (Liu et al. 2021, 'Conflict-Averse Gradient Descent'); also Nash-MTL (Navon et al. 2022)"
 
-    def __init__(self, num_clients=10, heterogeneity=0.0, noise_std=0.0, seed=0, client_weights=None, x0=None):
+    def __init__(self, num_clients=10, heterogeneity=0.1, noise_std=0.0, seed=0, client_weights=None, x0=None):
         super().__init__(num_clients, 2, heterogeneity, noise_std, seed, client_weights, x0, "CAGradToy")
         self._x_ref = np.zeros(2)
         self.name = f"cagrad_toy(N={self.num_clients}, h={self.heterogeneity:g})"

@@ -108,7 +108,7 @@ BAD_FIELDS = [
     (("problem", "name"), "nope", r"problem.name must be one of "),
     (("problem", "num_clients"), 0, r"problem.num_clients must be an integer >= 1, got 0"),
     (("problem", "heterogeneity"), -2.0, r"problem.heterogeneity must be >= 0.0, got -2.0"),
-    (("problem", "bogus"), 1, r"problem.bogus is not a parameter of problem 'quadratics', got 1"),
+    (("problem", "bogus"), 1, r"problem.bogus is not a known field (allowed: client_weights, curvature, curvature_range, dim, "),
     (("sweep", "points"), 1, r"sweep.points must be >= 2, got 1"),
     (("sweep", "reference"), [1.0], r"sweep.reference must have 2 entries, got 1: [1.0]"),
     (("sweep", "algorithms"), [{"name": "firm", "preference": [1, 0]}], r"sweep.algorithms[0].preference is set by the sweep"),

@@ -8,6 +8,7 @@ import pytest
 
 from tests.flower.helpers import EQUIVALENCE_ATOL, make_settings, run_inprocess
 
+from firm_core.federated.algorithms import make_algorithm  # noqa: E402
 from firm_core.federated.config import RunConfig  # noqa: E402
 from firm_core.federated.engine import run as engine_run  # noqa: E402
 from firm_core.federated.faults import RoundSkippedWarning  # noqa: E402
@@ -52,6 +53,15 @@ def test_flower_run_equals_engine(algorithm):
     settings = make_settings(5, rounds=4, **algorithm)
     flower_run, _ = run_inprocess(settings)
     assert_same_run(flower_run.history, _engine(settings))
+    # every iterate x_0 .. x_T, against the engine's algorithm stepped round by round
+    problem = settings.build_problem()
+    algo = make_algorithm(settings.algorithm)
+    state = algo.init(problem)
+    engine_iterates = [state.x]
+    for _ in range(settings.rounds):
+        state, _out = algo.step(problem, state)
+        engine_iterates.append(state.x)
+    np.testing.assert_allclose(np.stack(flower_run.strategy.iterates), np.stack(engine_iterates), rtol=0, atol=EQUIVALENCE_ATOL)
     assert flower_run.history.final()["phi"] < flower_run.history.records[0].phi  # and it made progress
 
 

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from firm_core.pareto import hypervolume, igd, non_dominated
+from firm_core.pareto import hypervolume, igd, non_dominated, reference_point
 
 #: Monte-Carlo hypervolume: tolerance in standard errors of a Bernoulli mean.
 MC_Z = 5.0
@@ -121,6 +121,13 @@ def test_igd():
     assert igd([[0.0, 1.0]], front) == pytest.approx(np.sqrt(2) / 2)
 
 
+def test_reference_point_lies_beyond_the_front():
+    front = np.array([[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]])
+    np.testing.assert_allclose(reference_point(front, 0.1), [1.1, 1.1])
+    np.testing.assert_allclose(reference_point([[2.0, 3.0]], 0.5), [2.5, 3.5])  # zero range: + margin
+    assert hypervolume(front, reference_point(front)) > 0
+
+
 @pytest.mark.parametrize(
     "call, match",
     [
@@ -131,6 +138,8 @@ def test_igd():
         (lambda: igd(np.empty((0, 2)), [[1.0, 2.0]]), "points"),
         (lambda: igd([[1.0, 2.0]], [[1.0, 2.0, 3.0]]), "points"),
         (lambda: non_dominated([1.0, 2.0]), "points"),
+        (lambda: reference_point([[1.0, 2.0]], -0.1), "margin"),
+        (lambda: reference_point(np.empty((0, 2))), "front"),
     ],
 )
 def test_bad_inputs_raise_named_errors(call, match):

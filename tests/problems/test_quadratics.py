@@ -102,6 +102,14 @@ def test_distance_to_pareto_set_matches_brute_force_for_m2():
         assert d == pytest.approx(brute, abs=1e-5)
 
 
+def test_m2_fast_pencil_path_equals_direct_solves():
+    prob = make(num_objectives=2, dim=6)
+    t = np.linspace(0, 1, 101)
+    w = np.stack([t, 1 - t], axis=1)
+    direct = np.linalg.solve(np.tensordot(w, prob.global_hessians(), axes=1), (w @ prob._b_glob)[..., None])[..., 0]
+    np.testing.assert_allclose(prob._unchecked_points(w), direct, rtol=0, atol=1e-10)
+
+
 def test_pareto_front_points_are_mutually_non_dominated_and_match_values():
     prob = make(num_objectives=2)
     front = prob.pareto_front(50)
@@ -214,6 +222,7 @@ def test_stochastic_oracle_noise_has_stated_second_moment():
         (dict(curvature="sparse"), "curvature"),
         (dict(x0=np.ones(3)), "x0"),
         (dict(seed=-1), "seed"),
+        (dict(num_clients=100, num_objectives=3, dim=1000), "curvature"),
     ],
 )
 def test_bad_constructor_arguments_raise_named_errors(kwargs, match):

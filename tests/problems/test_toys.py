@@ -197,3 +197,18 @@ def test_bad_dim_and_weights_raise_named_errors():
         FonsecaFleming().pareto_set_point([0.2, 0.2])
     with pytest.raises(ValueError, match="num"):
         CAGradToy().pareto_front(1)
+
+
+#: The staircase of n front points misses O(1/n) of the area under a smooth front.
+HV_DISCRETIZATION_TOL = 1e-3
+
+
+def test_vlmop_front_hypervolume_matches_the_analytic_area():
+    from firm_core.pareto import hypervolume
+
+    # region dominated within [0, 1.1]^2: everything but {f2 < (1 - sqrt f1)^2}, whose area is 1/6
+    exact = 1.1**2 - 1.0 / 6.0
+    coarse = hypervolume(VLMOP(dim=3).pareto_front(1000), [1.1, 1.1])
+    fine = hypervolume(VLMOP(dim=3).pareto_front(4000), [1.1, 1.1])
+    assert coarse < fine < exact  # a staircase under-estimates, and converges from below
+    assert exact - coarse < HV_DISCRETIZATION_TOL

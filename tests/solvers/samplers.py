@@ -272,3 +272,15 @@ def gram_pairs(rng: np.random.Generator, m: int, d: int, *, rel: float) -> tuple
     jac = rng.standard_normal((m, d)) * 10.0 ** rng.uniform(-1, 1, size=(m, 1))
     jac2 = jac + rel * np.max(np.abs(jac)) * rng.standard_normal((m, d))
     return jac @ jac.T, jac2 @ jac2.T
+
+
+@st.composite
+def grams(draw, *, m=None, asymmetry=(0.0, 1e-15, 1e-12)) -> tuple[Instance, np.ndarray]:
+    """Strategy for (instance, Q) where Q is the instance's Gram matrix as a server would receive it:
+    with a relative, non-symmetric round-off perturbation of size ``asymmetry`` (below SYMMETRY_TOL)."""
+    inst = draw(instances(m=m))
+    rel = draw(st.sampled_from(asymmetry))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    q = inst.gram
+    return inst, q + rel * float(np.max(np.abs(q))) * rng.standard_normal(q.shape)
+

@@ -20,6 +20,8 @@ LEMMA1_TIGHT_RATIO = 1 - 1e-9
 LARGE_BETA_REL = (1e2, 1e4, 1e8)
 #: Share of a method's example budget spent on the batched test (each example solves 5 times).
 BATCH_SHARE = 0.4
+#: Share spent on the gram-vs-jacobian test (each example solves twice).
+GRAM_SHARE = 0.5
 
 by_method = pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 
@@ -224,6 +226,37 @@ def test_batched_equals_single(spec):
         st.sampled_from([f for f in samplers.FAMILIES if f != "zero"]),
     )
     run_property(spec, strategy, check, share=BATCH_SHARE)
+
+
+@by_method
+def test_gram_input_agrees_with_jacobian_input(spec):
+    """A server holding only Gram entries (with round-off asymmetry) gets the same lambda; no direction."""
+
+    def check(inst_q):
+        inst, q_received = inst_q
+        res_g = spec.solve(gram=q_received, beta=inst.beta, preference=inst.preference)
+        assert res_g.direction is None
+        q_sym = 0.5 * (q_received + q_received.T)  # what firm_core solves (documented symmetrization)
+        check_answer(spec, res_g, q_sym, inst.beta, inst.p)
+        lam, gap = solve_checked(spec, inst.gram, inst.beta, inst.p, jacobian=inst.jacobian)
+        # on the exact Gram the received answer's gradient moves by at most M max|Q - Q_sym| per entry,
+        # so its relative gap grows by at most 2 M max|Q - Q_sym| / s
+        s = float(np.max(np.abs(inst.gram))) + inst.beta or 1.0
+        moved = 2 * inst.m * float(np.max(np.abs(inst.gram - q_sym))) / s
+        asserts.assert_same_solution(inst.gram, lam, res_g.weights, inst.beta, inst.p, gap, float(res_g.gap) + moved)
+
+    run_property(spec, samplers.grams(m=st.integers(spec.m_min, spec.m_max)), check, share=GRAM_SHARE)
+
+
+@given(st.integers(1, 7).flatmap(lambda m: st.tuples(st.integers(0, 2**32 - 1), st.just(m))))
+def test_folding_matrix_folds_the_regularizer(seed_m):
+    """lambda^T P lambda = ||lambda - p||^2 for lambda on the simplex, P = folding_matrix(p) PSD."""
+    seed, m = seed_m
+    rng = np.random.default_rng(seed)
+    p, lam = rng.dirichlet(np.ones(m)), rng.dirichlet(np.ones(m), size=16)
+    fold = fc.folding_matrix(p)
+    assert np.allclose(np.einsum("bi,ij,bj->b", lam, fold, lam), np.sum((lam - p) ** 2, axis=1), atol=1e-14)
+    assert np.min(np.linalg.eigvalsh(fold)) >= -1e-14 and np.allclose(fold, fold.T)
 
 
 def test_closed_form_equals_exact():

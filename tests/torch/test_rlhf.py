@@ -22,6 +22,7 @@ from backends.rlhf.policy import (  # noqa: E402
 from backends.rlhf.rewards import BrevityReward, CallableReward, SentimentReward, SequenceClassifierReward  # noqa: E402
 from backends.rlhf.rollout import completion_logprobs, reference_logprobs, sample_group  # noqa: E402
 from backends.rlhf.trainer import RLHFConfig, local_steps  # noqa: E402
+from backends.torch_backend import NonFiniteGradientError  # noqa: E402
 from tests.torch.rlhf_fixtures import tiny_base, tiny_policy  # noqa: E402, F401
 
 pytestmark = pytest.mark.torch
@@ -189,3 +190,37 @@ def test_federated_run_raises_preference_weighted_reward_over_seeds(tiny_policy)
         assert all(np.isfinite(r.d_lambda) and r.d_lambda >= 0 for r in res.rounds)
     assert min(gains) > LEARNING_MARGIN, gains
     load_adapter_state(model, init)
+
+
+@pytest.mark.parametrize(("field", "value"), [("algorithm", "ppo"), ("beta", -1.0), ("group_size", 1),
+                                               ("grad_method", "jacrev"), ("on_nonfinite", "ignore"),
+                                               ("preference", (0.7, 0.7)), ("advantage", "gae")])
+def test_rlhf_config_rejects_bad_fields(field, value):
+    with pytest.raises(ValueError, match=field):
+        RLHFConfig(**{field: value})
+
+
+def test_nonfinite_reward_step_is_skipped_and_adapter_untouched(tiny_policy):
+    model, tok = tiny_policy
+    before = adapter_state(model)
+    calls = {"n": 0}
+
+    class Poisoned:  # a raw reward source (no CallableReward check) returning inf: advantages become NaN
+        name = "poisoned"
+
+        def __call__(self, prompts, completions):
+            calls["n"] += 1
+            return np.full(len(prompts), np.inf)
+
+    for algorithm in ("firm", "fedavg_ls"):
+        cfg = RLHFConfig(algorithm=algorithm, group_size=4, prompts_per_step=2, max_new_tokens=8)
+        recs = local_steps(model, tok, [Poisoned(), BrevityReward()], PROMPTS, cfg, 1, np.random.default_rng(0))
+        assert recs[0].skipped and np.isnan(recs[0].weights).all()
+        after = adapter_state(model)
+        for k in before:
+            torch.testing.assert_close(after[k], before[k], rtol=0, atol=0)
+        with pytest.raises(NonFiniteGradientError):
+            local_steps(model, tok, [Poisoned(), BrevityReward()], PROMPTS,
+                        RLHFConfig(algorithm=algorithm, group_size=4, prompts_per_step=2, max_new_tokens=8,
+                                   on_nonfinite="raise"), 1, np.random.default_rng(0))
+    assert calls["n"] > 0

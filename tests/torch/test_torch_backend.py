@@ -182,3 +182,19 @@ def test_bad_arguments_are_named():
         MultiObjectiveStep(params).backward([])
     with pytest.raises(ValueError, match="does not require grad"):
         MultiObjectiveStep(params).backward([torch.tensor(1.0)])
+
+
+def test_fast_mode_lambda_is_exact_when_the_surrogate_is_the_parameter():
+    torch.manual_seed(7)
+    w = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    a, b = torch.randn(5, dtype=torch.float64), torch.randn(5, dtype=torch.float64)
+
+    def losses():
+        return [((w - a) ** 2).sum(), ((w - b) ** 2).sum() + w.sum()]
+
+    exact = MultiObjectiveStep([w], beta=0.3).backward(losses())
+    g_exact = w.grad.clone()
+    fast = MultiObjectiveStep([w], beta=0.3, method="fast").backward(losses(), surrogate=w)
+    np.testing.assert_allclose(fast.weights, exact.weights, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(fast.gram, exact.gram, rtol=1e-12)
+    torch.testing.assert_close(w.grad, g_exact, rtol=1e-12, atol=1e-14)
