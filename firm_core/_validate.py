@@ -70,12 +70,16 @@ def check_preference(p, m: int, where: str) -> np.ndarray:
 def check_positive_int(x, name: str, where: str, *, allow_none: bool = False):
     if x is None and allow_none:
         return None
-    if isinstance(x, bool) or not isinstance(x, numbers.Integral) or x < 1:
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"{where}: `{name}` must be a positive integer, got {x!r} of type {type(x).__name__}")
+    if x < 1:
         raise ValueError(f"{where}: `{name}` must be a positive integer, got {x!r}")
     return int(x)
 
 
 def check_positive_float(x, name: str, where: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not np.isfinite(x) or x <= 0:
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{where}: `{name}` must be a real number, got {x!r} of type {type(x).__name__}")
+    if not np.isfinite(x) or x <= 0:
         raise ValueError(f"{where}: `{name}` must be a finite number > 0, got {x!r}")
     return float(x)

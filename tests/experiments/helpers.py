@@ -3,6 +3,7 @@
 import copy
 
 from firm_core.federated.config import ALGORITHMS
+from firm_core.problems import HeterogeneousQuadratics
 
 
 def tiny_config(rounds: int = 4, **run) -> dict:
@@ -34,3 +35,18 @@ def without(raw: dict, path: tuple) -> dict:
         node = node[key]
     del node[path[-1]]
     return out
+
+
+
+class QuadraticsWithoutFront(HeterogeneousQuadratics):
+    """Quadratics that hide their analytic Pareto set and front (as a problem on real data would), to
+    exercise the code paths for problems without one."""
+
+    def pareto_front(self, num):
+        return None
+
+    def pareto_set_point(self, weights):
+        return None
+
+    def distance_to_pareto_set(self, x):
+        return None

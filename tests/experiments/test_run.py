@@ -126,8 +126,18 @@ def test_resume_after_an_interrupt_equals_an_uninterrupted_run(tmp_path, monkeyp
                         "fsmgda": "pending", "fedcmoo": "pending"}
     monkeypatch.setattr(engine, "save_checkpoint", real_save)
 
+    calls = []  # (algorithm, resume_from) of every engine run the resume makes
+    real_run = engine.run
+
+    def spy_run(problem, cfg, run_config, **kwargs):
+        calls.append((cfg.name, kwargs.get("resume_from")))
+        return real_run(problem, cfg, run_config, **kwargs)
+
+    monkeypatch.setattr(engine, "run", spy_run)
     resumed = _invoke("run", "--resume", cut)
     assert resumed.exit_code == 0, resumed.output
+    # finished algorithms are not rerun; the interrupted one continues from its checkpoint
+    assert calls == [("fmgda", cut / "checkpoints" / "fmgda"), ("fsmgda", None), ("fedcmoo", None)]
     assert "FMGDA (resuming from its checkpoint at round 4)" in resumed.output
     assert "FIRM (beta=1): done earlier, kept" in resumed.output
     a, b = read_metrics(full), read_metrics(cut)

@@ -50,3 +50,28 @@ def test_sweep_writes_pareto_plot_and_bounded_hypervolume(tmp_path):
         assert entry["igd"] > 0
         assert [r["preference"] for r in entry["runs"]] == data["preferences"]
         assert label in result.output
+
+
+def test_run_and_sweep_on_a_problem_without_analytic_front(tmp_path, monkeypatch):
+    from firm_core.experiments.results import load_histories, read_metrics
+    from firm_core.problems import PROBLEMS
+
+    monkeypatch.setitem(PROBLEMS, "no_front", ("tests.experiments.helpers:QuadraticsWithoutFront", {}))
+    raw = tiny_config()
+    raw["problem"]["name"] = "no_front"
+    raw["algorithms"] = raw["algorithms"][:2]
+    config = tmp_path / "nofront.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    run = CliRunner().invoke(main, ["run", "--config", str(config), "--out", str(tmp_path / "run"), "--quiet"],
+                             catch_exceptions=False)
+    assert run.exit_code == 0, run.output
+    assert read_metrics(tmp_path / "run")["pareto_front"] is None
+    assert all(h.final()["dist_pareto"] is None for h in load_histories(tmp_path / "run").values())
+    assert (tmp_path / "run" / "front.png").exists()
+    sweep = CliRunner().invoke(main, ["sweep", "--config", str(config), "--points", "2", "--out", str(tmp_path / "sw"),
+                                      "--quiet"], catch_exceptions=False)
+    assert sweep.exit_code == 0, sweep.output
+    data = json.loads((tmp_path / "sw" / SWEEP_FILE).read_text())
+    assert data["front_hypervolume"] is None and data["reference"] is None
+    assert all(e["hypervolume"] is None and np.asarray(e["points"]).shape == (2, 2) for e in data["algorithms"].values())
+    assert (tmp_path / "sw" / PARETO_PLOT).exists()

@@ -137,3 +137,18 @@ def test_initial_arrays_rejects_wrong_x0():
     with pytest.raises(ValueError, match="`x0`"):
         strategy.initial_arrays(np.zeros(2))
     np.testing.assert_array_equal(iterate_to_record(np.ones(5))["x"].numpy(), strategy.initial_arrays(np.ones(5))["x"].numpy())
+
+
+def test_make_server_app_runs_given_settings_without_run_config():
+    """The ServerApp built for run_simulation (which passes an empty run config) uses its settings."""
+    from flwr.app import Context
+
+    from backends.flower.server_app import make_server_app
+
+    settings = make_settings(3, rounds=2)
+    done = []
+    server_app = make_server_app(settings, on_done=done.append)
+    with InProcessGrid(InProcessGrid.make_nodes(make_client_app(), 3)) as grid:
+        server_app(grid, Context(run_id=1, node_id=1, node_config={}, state=RecordDict(), run_config={}))
+    (run,) = done
+    assert_same_run(run.history, _engine(settings))

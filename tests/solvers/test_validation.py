@@ -168,15 +168,25 @@ def test_method_shape_limits():
         (dict(tol=-1e-3), ("`tol`", "-0.001")),
         (dict(tol=np.nan), ("`tol`", "nan")),
         (dict(tol=np.inf), ("`tol`", "inf")),
-        (dict(tol="1e-6"), ("`tol`", "'1e-6'")),
         (dict(max_iter=0), ("`max_iter`", "0")),
         (dict(max_iter=-5), ("`max_iter`", "-5")),
-        (dict(max_iter=2.5), ("`max_iter`", "2.5")),
-        (dict(max_iter=True), ("`max_iter`", "True")),
     ],
 )
 def test_bad_tol_and_max_iter(kw, fragments):
     with raises(ValueError, *fragments):
+        fc.solve_min_norm(J, **kw)
+
+
+@pytest.mark.parametrize(
+    ("kw", "fragments"),
+    [
+        (dict(tol="1e-6"), ("`tol`", "'1e-6'", "str")),
+        (dict(max_iter=2.5), ("`max_iter`", "2.5", "float")),
+        (dict(max_iter=True), ("`max_iter`", "True", "bool")),
+    ],
+)
+def test_wrongly_typed_tol_and_max_iter(kw, fragments):
+    with raises(TypeError, *fragments):
         fc.solve_min_norm(J, **kw)
 
 
