@@ -78,6 +78,7 @@ def run_experiment(
     unfinished one restarts from its latest checkpoint (the engine makes that bit-identical to an
     uninterrupted run)."""
     from ..federated import engine
+    from ..federated.history import History
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -88,8 +89,6 @@ def run_experiment(
     metrics_path = out_dir / results.METRICS_FILE
     results.write_json(metrics_path, metrics)
     outcome = RunOutcome(out_dir=out_dir)
-    from ..federated.history import History
-
     for index, entry in enumerate(config.algorithms):
         record = metrics["algorithms"][entry.key]
         if resume and record["status"] == "done":

@@ -84,7 +84,7 @@ def run(
             history.append(record)
             bar.update(1)
             if progress and np.isfinite(record.phi):
-                bar.set_postfix(phi=f"{record.phi:.2e}")
+                bar.set_postfix(phi=f"{record.phi:.2e}", refresh=False)
             every = run_config.checkpoint_every
             if checkpoint_dir is not None and every is not None and state.round % every == 0 and state.round < total:
                 save_checkpoint(checkpoint_dir, state, history, algorithm_config, run_config)
