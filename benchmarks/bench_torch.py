@@ -124,7 +124,20 @@ def bench_gradients(model, tok, device, m: int, repeats: int, group: int, prompt
             step.backward(ls, surrogate=logp)
 
         fns[f"FIRM {method}"] = firm
-    return timed_interleaved(fns, device, repeats)
+    res = timed_interleaved(fns, device, repeats)
+
+    from backends.torch_backend import gram64, jacobian, solve_weights, write_grads
+
+    jac = jacobian(losses()[0], params)
+
+    def overhead():  # everything FIRM adds to the M backward passes, on a fixed Jacobian
+        torch.isfinite(jac).all().item()
+        q = gram64(jac)
+        lam, _ = solve_weights(q, 0.5 * float(np.trace(q)) / m)
+        write_grads(params, torch.as_tensor(lam, dtype=jac.dtype, device=jac.device) @ jac)
+
+    res["overhead: Gram+lambda+.grad"] = timed(overhead, device, max(repeats, 20))
+    return res
 
 
 def bench_generation(model, tok, device, repeats: int, group: int, prompts: int, new_tokens: int) -> float:
@@ -155,7 +168,7 @@ model, tok = build({size!r}, dev)
 cfg = RLHFConfig(group_size={group}, prompts_per_step={prompts}, max_new_tokens={new_tokens})
 if dev.type == "cuda": torch.cuda.reset_peak_memory_stats()
 run_federated(model, tok, [SentimentReward(), BrevityReward()], cfg,
-              FederatedConfig(num_clients={n}, rounds=1, local_steps=1), progress=False)
+              FederatedConfig(num_clients={n}, rounds=1, local_steps=1), progress=False, evaluate_ends=False)
 peak = torch.cuda.max_memory_allocated() if dev.type == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({{"peak_bytes": peak, "adapter_bytes": state_nbytes(adapter_state(model))}}))
 """
@@ -172,7 +185,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="tiny,gpt2-small")
     ap.add_argument("--objectives", type=int, default=2, help="M")
-    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--repeats", type=int, default=15, help="timing repeats (a third of them for gpt2-small)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cuda" if _cuda() else "cpu")
     ap.add_argument("--no-memory", action="store_true")
@@ -191,7 +204,8 @@ def main(argv=None):
         model, tok = build(size, device)
         n_params = sum(p.numel() for p in model.parameters())
         n_lora = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        grads = bench_gradients(model, tok, device, args.objectives, args.repeats, **sh)
+        reps = args.repeats if size == "tiny" or device.type == "cuda" else max(3, args.repeats // 3)
+        grads = bench_gradients(model, tok, device, args.objectives, reps, **sh)
         gen = bench_generation(model, tok, device, max(2, args.repeats // 2), **sh)
         entry = {"params": n_params, "lora_params": n_lora, "shape": sh, "seconds": grads, "gen_tokens_per_s": gen}
         del model

@@ -92,8 +92,11 @@ def lambda_disagreement(weights: np.ndarray) -> float:
 
 def run_federated(model, tokenizer, rewards, cfg: RLHFConfig, fed: FederatedConfig, init_state: dict | None = None,
                   prompt_pools: list[list[str]] | None = None, eval_prompts: list[str] | None = None,
-                  progress: bool = True, desc: str = "federated RLHF") -> FederatedResult:
-    """Run ``fed.rounds`` rounds of federated RLHF; the model's adapter holds the final global state."""
+                  progress: bool = True, desc: str = "federated RLHF", evaluate_ends: bool = True) -> FederatedResult:
+    """Run ``fed.rounds`` rounds of federated RLHF; the model's adapter holds the final global state.
+
+    With ``evaluate_ends`` the initial and final global adapters are evaluated on ``eval_prompts``
+    (default: all shipped prompts, 8 seeded samples each)."""
     from tqdm.auto import tqdm
 
     m = len(rewards)
@@ -106,7 +109,8 @@ def run_federated(model, tokenizer, rewards, cfg: RLHFConfig, fed: FederatedConf
     state = {k: v.clone() for k, v in (init_state or adapter_state(model)).items()}
     result = FederatedResult([r.name for r in rewards], pref)
     load_adapter_state(model, state)
-    result.initial_eval = evaluate(model, tokenizer, rewards, eval_prompts, cfg, seed=fed.seed + 777)
+    if evaluate_ends:
+        result.initial_eval = evaluate(model, tokenizer, rewards, eval_prompts, cfg, seed=fed.seed + 777)
     x = state_to_vector(state)
     bar = tqdm(range(fed.rounds), desc=desc, disable=not progress, leave=False)
     for t in bar:
@@ -141,7 +145,8 @@ def run_federated(model, tokenizer, rewards, cfg: RLHFConfig, fed: FederatedConf
         bar.set_postfix({n[:8]: f"{v:+.3f}" for n, v in zip(result.objectives, log.rewards, strict=True)}
                         | {"kl": f"{log.kl:.3f}"})
     load_adapter_state(model, state)
-    result.final_eval = evaluate(model, tokenizer, rewards, eval_prompts, cfg, seed=fed.seed + 777)
+    if evaluate_ends:
+        result.final_eval = evaluate(model, tokenizer, rewards, eval_prompts, cfg, seed=fed.seed + 777)
     result.final_state = {k: v.detach().clone() for k, v in state.items()}
     return result
 

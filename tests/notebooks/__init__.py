@@ -1,0 +1,1 @@
+"""Executed tours in notebooks/: solvers and federated."""
