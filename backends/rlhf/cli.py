@@ -77,6 +77,12 @@ def rlhf(model, rewards, reward_models, algorithm, beta, beta_absolute, preferen
         from .trainer import RLHFConfig
     except ImportError as exc:
         raise click.ClickException(str(exc)) from None
+    import warnings
+
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", category=FutureWarning)
     torch.set_num_threads(threads)
     sources = list(rewards or ("positive_sentiment", "brevity")) + list(reward_models)
     try:

@@ -2,8 +2,8 @@
 SuperLink started for it. The run must finish as ``finished:completed`` per ``flwr ls``, give the
 in-memory engine's iterates to 1e-12, and leave no process behind.
 
-Optional, not run by default (takes minutes on 2 cores): the SuperLink + SuperNodes deployment of
-``scripts/flower_deploy.sh``, enabled with FIRM_FLOWER_DEPLOY_TEST=1.
+Also the SuperLink + SuperNodes deployment of ``scripts/flower_deploy.sh`` on loopback (about a
+minute on 2 cores; runs in CI).
 """
 
 from __future__ import annotations
@@ -74,8 +74,7 @@ def test_flwr_run_in_the_simulation_engine_equals_the_engine(tmp_path):
     assert (tmp_path / "ckpt" / "state.npz").is_file()
 
 
-@pytest.mark.skipif(os.environ.get("FIRM_FLOWER_DEPLOY_TEST") != "1",
-                    reason="deployment test takes minutes: set FIRM_FLOWER_DEPLOY_TEST=1")
+@pytest.mark.slow
 def test_deploy_script_runs_superlink_and_supernodes(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.run([str(ROOT / "scripts" / "flower_deploy.sh"), "-n", "2", "-r", "2", "-o", str(out),
