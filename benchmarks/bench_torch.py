@@ -169,7 +169,10 @@ cfg = RLHFConfig(group_size={group}, prompts_per_step={prompts}, max_new_tokens=
 if dev.type == "cuda": torch.cuda.reset_peak_memory_stats()
 run_federated(model, tok, [SentimentReward(), BrevityReward()], cfg,
               FederatedConfig(num_clients={n}, rounds=1, local_steps=1), progress=False, evaluate_ends=False)
-peak = torch.cuda.max_memory_allocated() if dev.type == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+if dev.type == "cuda":
+    peak = torch.cuda.max_memory_allocated()
+else:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({{"peak_bytes": peak, "adapter_bytes": state_nbytes(adapter_state(model))}}))
 """
 
@@ -231,8 +234,9 @@ def _cuda():
 def print_size(size, e, m):
     s = e["seconds"]
     ref = s[f"fwd + {m} bwd"]
+    sh = e["shape"]
     print(f"\n== {size}: {e['params'] / 1e6:.2f} M params, {e['lora_params'] / 1e3:.1f} k LoRA params, "
-          f"{e['shape']['prompts']} prompts x {e['shape']['group']} completions x {e['shape']['new_tokens']} tokens, M = {m}")
+          f"{sh['prompts']} prompts x {sh['group']} completions x {sh['new_tokens']} tokens, M = {m}")
     print(f"{'step':<28}{'ms':>10}{'/ (fwd + M bwd)':>18}")
     for k, v in s.items():
         print(f"{k:<28}{1e3 * v:>10.1f}{v / ref:>18.2f}")
@@ -242,9 +246,9 @@ def print_size(size, e, m):
     print(f"generation: {e['gen_tokens_per_s']:.0f} new tokens / s")
     if "memory" in e:
         mem = e["memory"]
-        print(f"peak memory, federated round: N=2 {mem[2]['peak_bytes'] / 2**20:.0f} MiB, N=8 "
-              f"{mem[8]['peak_bytes'] / 2**20:.0f} MiB (difference {(mem[8]['peak_bytes'] - mem[2]['peak_bytes']) / 2**20:.1f}"
-              f" MiB; 6 extra adapters = {6 * mem[2]['adapter_bytes'] / 2**20:.2f} MiB)")
+        p2, p8 = mem[2]["peak_bytes"] / 2**20, mem[8]["peak_bytes"] / 2**20
+        print(f"peak memory, federated round: N=2 {p2:.0f} MiB, N=8 {p8:.0f} MiB (difference {p8 - p2:.1f} MiB; "
+              f"6 extra adapters = {6 * mem[2]['adapter_bytes'] / 2**20:.2f} MiB)")
 
 
 if __name__ == "__main__":

@@ -46,9 +46,12 @@ def _preference(text):
 @click.option("--max-new-tokens", type=int, default=24, show_default=True)
 @click.option("--lr", type=float, default=1e-2, show_default=True, help="Client Adam learning rate.")
 @click.option("--kl-coef", type=float, default=0.05, show_default=True)
-@click.option("--grad-method", type=click.Choice(["autograd", "batched", "fast"]), default="autograd", show_default=True,
+@click.option("--grad-method", type=click.Choice(["autograd", "batched", "fast"]), default="autograd",
+              show_default=True,
               help="Per-objective gradients; 'fast' solves lambda on per-token log-prob gradients (approximate).")
 @click.option("--lora-r", type=int, default=8, show_default=True)
+@click.option("--eval-samples", type=int, default=8, show_default=True,
+              help="Completions per shipped prompt when evaluating the initial and final adapters.")
 @click.option("--sweep/--no-sweep", default=True, show_default=True,
               help="Also run a small preference sweep for the Pareto plot.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -58,8 +61,8 @@ def _preference(text):
               show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def rlhf(model, rewards, reward_models, algorithm, beta, beta_absolute, preference, clients, rounds, local_steps,
-         heterogeneity, group_size, prompts_per_step, max_new_tokens, lr, kl_coef, grad_method, lora_r, sweep,
-         seed, threads, out_dir, quiet):
+         heterogeneity, group_size, prompts_per_step, max_new_tokens, lr, kl_coef, grad_method, lora_r,
+         eval_samples, sweep, seed, threads, out_dir, quiet):
     """Federated multi-objective RLHF of a LoRA adapter with FIRM, Local-MGDA or FedAvg-LS.
 
     With no options: 2 simulated clients with different prompt mixes fine-tune a LoRA adapter on a tiny
@@ -90,7 +93,7 @@ def rlhf(model, rewards, reward_models, algorithm, beta, beta_absolute, preferen
                          preference=_preference(preference), prompts_per_step=prompts_per_step, group_size=group_size,
                          max_new_tokens=max_new_tokens, lr=lr, kl_coef=kl_coef, grad_method=grad_method)
         fed = FederatedConfig(num_clients=clients, rounds=rounds, local_steps=local_steps,
-                              heterogeneity=heterogeneity, seed=seed)
+                              heterogeneity=heterogeneity, seed=seed, eval_samples=eval_samples)
         lora = LoraSpec(r=lora_r)
         if cfg.preference is not None and len(cfg.preference) != len(sources):
             raise ValueError(f"--preference has {len(cfg.preference)} weights for {len(sources)} objectives")

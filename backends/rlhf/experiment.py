@@ -41,7 +41,8 @@ def sweep_preferences(m: int, main: np.ndarray) -> list[np.ndarray]:
 
 
 def run_rlhf(out_dir: Path, cfg: RLHFConfig, fed: FederatedConfig, model: str = "tiny",
-             rewards=("positive_sentiment", "brevity"), lora: LoraSpec | None = None, sweep: bool = True, progress: bool = True, echo=print) -> dict:
+             rewards=("positive_sentiment", "brevity"), lora: LoraSpec | None = None, sweep: bool = True,
+             progress: bool = True) -> dict:
     """Run and write everything under ``out_dir``; returns the summary dict (also in summary.json)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

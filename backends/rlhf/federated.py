@@ -35,8 +35,11 @@ class FederatedConfig:
     heterogeneity: float = 0.8
     server_lr: float = 1.0
     seed: int = 0
+    eval_samples: int = 8  # completions per prompt in the initial / final evaluation
 
     def __post_init__(self):
+        if self.eval_samples < 2:
+            raise ValueError(f"FederatedConfig: `eval_samples` must be >= 2, got {self.eval_samples}")
         for name in ("num_clients", "rounds", "local_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"FederatedConfig: `{name}` must be >= 1, got {getattr(self, name)}")
@@ -92,7 +95,8 @@ def lambda_disagreement(weights: np.ndarray) -> float:
 
 def run_federated(model, tokenizer, rewards, cfg: RLHFConfig, fed: FederatedConfig, init_state: dict | None = None,
                   prompt_pools: list[list[str]] | None = None, eval_prompts: list[str] | None = None,
-                  progress: bool = True, desc: str = "federated RLHF", evaluate_ends: bool = True) -> FederatedResult:
+                  progress: bool = True, desc: str = "federated RLHF",
+                  evaluate_ends: bool = True) -> FederatedResult:
     """Run ``fed.rounds`` rounds of federated RLHF; the model's adapter holds the final global state.
 
     With ``evaluate_ends`` the initial and final global adapters are evaluated on ``eval_prompts``
@@ -110,7 +114,8 @@ def run_federated(model, tokenizer, rewards, cfg: RLHFConfig, fed: FederatedConf
     result = FederatedResult([r.name for r in rewards], pref)
     load_adapter_state(model, state)
     if evaluate_ends:
-        result.initial_eval = evaluate(model, tokenizer, rewards, eval_prompts, cfg, seed=fed.seed + 777)
+        result.initial_eval = evaluate(model, tokenizer, rewards, eval_prompts, cfg, seed=fed.seed + 777,
+                                           group_size=fed.eval_samples)
     x = state_to_vector(state)
     bar = tqdm(range(fed.rounds), desc=desc, disable=not progress, leave=False)
     for t in bar:
@@ -146,7 +151,8 @@ def run_federated(model, tokenizer, rewards, cfg: RLHFConfig, fed: FederatedConf
                         | {"kl": f"{log.kl:.3f}"})
     load_adapter_state(model, state)
     if evaluate_ends:
-        result.final_eval = evaluate(model, tokenizer, rewards, eval_prompts, cfg, seed=fed.seed + 777)
+        result.final_eval = evaluate(model, tokenizer, rewards, eval_prompts, cfg, seed=fed.seed + 777,
+                                           group_size=fed.eval_samples)
     result.final_state = {k: v.detach().clone() for k, v in state.items()}
     return result
 

