@@ -14,13 +14,20 @@ from .simplex import project_simplex
 
 __version__ = "0.1.0"
 
+# Subpackages, importable as attributes (fc.federated.run, fc.problems.make_problem, ...).
+from . import federated, pareto, problems, theory  # noqa: E402
+
 __all__ = [
     "EXACT_METHODS",
     "METHODS",
     "MinNormResult",
     "SolverStatus",
+    "federated",
     "folding_matrix",
+    "pareto",
     "pareto_stationarity",
+    "problems",
     "project_simplex",
     "solve_min_norm",
+    "theory",
 ]
