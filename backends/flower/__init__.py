@@ -9,7 +9,8 @@ run settings and their ConfigRecord form), ``validation`` (reply checks), ``stra
 with per-round checkpoints in the engine's format and resume), ``client_app`` / ``server_app`` (the
 Flower app; ``app/`` holds its pyproject), ``inprocess`` (a Grid that runs ClientApps in this
 process, for tests and debugging), ``privacy`` (Flower's differential-privacy wrappers), ``launch``
-(``flwr run`` against a SuperLink it starts and stops), ``cli`` (``firm flower``). See README.md.
+(``flwr run`` against a SuperLink it starts and stops), ``cli`` (``firm flower``), ``rlhf`` (the torch /
+LoRA backend: LoRA RLHF clients and the adapter strategy; needs the [torch] extra). See README.md.
 """
 
 try:

@@ -5,7 +5,9 @@ On a train message the client reads x_t and the hyperparameters from the message
 ``default_rng([seed, t, partition-id])`` (the engine's ``client_rng``) and calls
 ``firm_core.federated.client.local_update`` with n = 1. It replies with y_i and its diagnostics
 (``records``). A client whose local update fails (non-finite oracle output, wrong shapes, a stale
-round) raises, which Flower turns into an error reply that the server records and drops.
+round) raises, which Flower turns into an error reply that the server records and drops. The train
+config's ``backend`` picks the update (:func:`train_by_backend`): "numpy" runs the above, "rlhf" the
+LoRA RLHF steps of ``backends.flower.rlhf``.
 
 Per-client state lives in ``context.state["firm-client"]`` (a ConfigRecord): rounds trained, the
 last round index (a message for an older or the same round is refused), local steps run so far.
@@ -16,10 +18,11 @@ from __future__ import annotations
 import functools
 import json
 import numbers
+from dataclasses import dataclass
 
 import numpy as np
 from firm_core.federated.client import client_rng, local_update
-from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.clientapp.mod import fixedclipping_mod
 from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
@@ -95,45 +98,84 @@ def _update_state(context: Context, round_index: int, local_steps: int) -> Confi
     return new
 
 
-def firm_train(message: Message, context: Context) -> Message:
-    """Handle one train message (see the module docstring)."""
+@dataclass(frozen=True)
+class TrainRequest:
+    """A train message's arrays and hyperparameters, read and type-checked (see ``settings``)."""
+
+    arrays: ArrayRecord
+    problem: str
+    t: int
+    k: int
+    lr: float
+    beta: float
+    preference: np.ndarray
+    mode: str
+    method: str
+    seed: int
+
+
+def read_train_message(message: Message) -> TrainRequest:
+    """The :class:`TrainRequest` of a train message; a missing or mistyped entry raises."""
     content = message.content
     config = content.config_records.get(CONFIG_KEY)
     arrays = content.array_records.get(ARRAYS_KEY)
     if config is None or arrays is None:
         raise ValueError(f"train message must hold {ARRAYS_KEY!r} and {CONFIG_KEY!r} records, got {list(content)}")
-    problem = problem_from_json(_config_value(config, S.K_PROBLEM, str, "a JSON string"))
-    t = int(_config_value(config, S.K_ROUND_INDEX, numbers.Integral, "an integer"))
-    k = int(_config_value(config, S.K_LOCAL_STEPS, numbers.Integral, "an integer"))
-    lr = float(_config_value(config, S.K_LR, numbers.Real, "a number"))
-    beta = float(_config_value(config, S.K_BETA, numbers.Real, "a number"))
-    pref = np.asarray(_config_value(config, S.K_PREFERENCE, list, "a list of floats"), dtype=np.float64)
-    mode = _config_value(config, S.K_MODE, str, "a string")
-    method = _config_value(config, S.K_METHOD, str, "a string")
-    seed = int(_config_value(config, S.K_SEED, numbers.Integral, "an integer"))
+    return TrainRequest(
+        arrays=arrays,
+        problem=_config_value(config, S.K_PROBLEM, str, "a JSON string"),
+        t=int(_config_value(config, S.K_ROUND_INDEX, numbers.Integral, "an integer")),
+        k=int(_config_value(config, S.K_LOCAL_STEPS, numbers.Integral, "an integer")),
+        lr=float(_config_value(config, S.K_LR, numbers.Real, "a number")),
+        beta=float(_config_value(config, S.K_BETA, numbers.Real, "a number")),
+        preference=np.asarray(_config_value(config, S.K_PREFERENCE, list, "a list of floats"), dtype=np.float64),
+        mode=_config_value(config, S.K_MODE, str, "a string"),
+        method=_config_value(config, S.K_METHOD, str, "a string"),
+        seed=int(_config_value(config, S.K_SEED, numbers.Integral, "an integer")),
+    )
+
+
+def firm_train(message: Message, context: Context) -> Message:
+    """Handle one train message of the numpy backend (see the module docstring)."""
+    req = read_train_message(message)
+    problem = problem_from_json(req.problem)
     cid = partition_id(context, problem.num_clients)
-    x = record_to_iterate(arrays)
+    x = record_to_iterate(req.arrays)
     if x.shape != (problem.dim,):
         raise ValueError(f"received x of shape {x.shape}, the problem has d = {problem.dim}")
 
     result = local_update(
-        problem, [cid], x, [client_rng(seed, t, cid)],
-        local_steps=k, lr=lr, beta=beta, preference=pref, mode=mode, method=method,
+        problem, [cid], x, [client_rng(req.seed, req.t, cid)], local_steps=req.k, lr=req.lr, beta=req.beta,
+        preference=req.preference, mode=req.mode, method=req.method,
     )
     if not result.valid[0]:
-        raise ClientUpdateError(f"client {cid}, round {t}: {result.reasons[0]}")
-    _update_state(context, t, k)
+        raise ClientUpdateError(f"client {cid}, round {req.t}: {result.reasons[0]}")
+    _update_state(context, req.t, req.k)
     metrics = MetricRecord(
         {
             WEIGHT_KEY: float(problem.client_weights[cid]),
             CLIENT_ID_KEY: cid,
             LAMBDA_KEY: [float(v) for v in result.mean_lambdas[0]],
-            STEPS_KEY: k,
+            STEPS_KEY: req.k,
             SOLVER_STATUS_KEY: int(result.status.severity),
         }
     )
     reply = RecordDict({ARRAYS_KEY: iterate_to_record(result.y[0]), METRICS_KEY: metrics})
     return Message(reply, reply_to=message)
+
+
+def train_by_backend(message: Message, context: Context) -> Message:
+    """Run the train message's ``backend``: :func:`firm_train` ("numpy") or the LoRA RLHF update
+    (``rlhf.rlhf_train``; torch is imported only then)."""
+    config = message.content.config_records.get(CONFIG_KEY) if message.has_content() else None
+    backend = "numpy" if config is None else _config_value(config, S.K_BACKEND, str, "a string")
+    if backend == "numpy":
+        return firm_train(message, context)
+    if backend == "rlhf":
+        from .rlhf import rlhf_train
+
+        return rlhf_train(message, context)
+    raise ValueError(f"train config {S.K_BACKEND!r} must be one of {S.BACKENDS}, got {backend!r}")
 
 
 def report_partition(message: Message, context: Context) -> Message:
@@ -155,8 +197,8 @@ def optional_fixedclipping_mod(message: Message, context: Context, call_next):
     return call_next(message, context)
 
 
-def make_client_app(train_fn=firm_train) -> ClientApp:
-    """A ClientApp whose train handler is ``train_fn`` (default :func:`firm_train`), with optional
+def make_client_app(train_fn=train_by_backend) -> ClientApp:
+    """A ClientApp whose train handler is ``train_fn`` (default :func:`train_by_backend`), with optional
     client-side DP clipping."""
     client_app = ClientApp(mods=[optional_fixedclipping_mod])
 

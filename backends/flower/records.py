@@ -8,6 +8,10 @@ Layout of a FIRM train exchange (record keys are constants below):
                                   "metrics": MetricRecord{"num-examples": w_i, "partition-id": i,
                                                           "lambda-mean": [M floats], ...}}
 
+With backend "rlhf" the ArrayRecord holds the LoRA adapter instead, one Array per tensor (PEFT
+names, sorted, the adapter's dtype); :class:`TensorSpec` describes either layout, and its flat
+float64 vector (names in order) is what the server aggregates.
+
 Sizes are measured on the serialized objects Flower actually transfers: a Message is pushed as the
 deflated bytes of every object in its tree (message, RecordDict, records, Arrays, ArrayChunks), so
 ``wire_bytes = sum_o len(o.deflate())`` over the unique objects of the tree. The payload is the
@@ -18,6 +22,7 @@ metadata are the overhead ``wire_bytes - payload_bytes``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,6 +68,55 @@ def record_to_iterate(record: ArrayRecord) -> np.ndarray:
     if list(record.keys()) != [ITERATE_KEY]:
         raise ValueError(f"record_to_iterate: `record` must hold exactly the key {ITERATE_KEY!r}, got {list(record)}")
     return np.array(record[ITERATE_KEY].numpy(), dtype=WIRE_DTYPE, copy=True)
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Name, shape and dtype of one Array of a train exchange (the numpy backend has one, "x" (d,)
+    float64; the LoRA backend one per adapter tensor)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", tuple(int(n) for n in self.shape))
+        object.__setattr__(self, "dtype", np.dtype(self.dtype))
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+def iterate_specs(dim: int) -> tuple[TensorSpec, ...]:
+    """The layout of the numpy backend: one Array "x" of shape (d,), float64."""
+    return (TensorSpec(ITERATE_KEY, (int(dim),), WIRE_DTYPE),)
+
+
+def specs_of(tensors: Mapping[str, np.ndarray]) -> tuple[TensorSpec, ...]:
+    """The layout of named arrays, sorted by name (the order their flattened vector uses)."""
+    return tuple(TensorSpec(name, np.shape(tensors[name]), np.asarray(tensors[name]).dtype) for name in sorted(tensors))
+
+
+def tensors_to_record(tensors: Mapping[str, np.ndarray]) -> ArrayRecord:
+    """ArrayRecord of copies of the named arrays ``tensors``, keys sorted, dtypes kept."""
+    return ArrayRecord({name: Array(np.array(tensors[name], copy=True)) for name in sorted(tensors)})
+
+
+def vector_to_record(x: np.ndarray, specs: tuple[TensorSpec, ...]) -> ArrayRecord:
+    """Split the flat vector ``x`` into the arrays of ``specs`` (in their order), each reshaped and
+    cast to its dtype: the inverse of ``validation.arrays_to_vector``."""
+    vec = np.asarray(x)
+    total = sum(s.size for s in specs)
+    if vec.ndim != 1 or vec.shape[0] != total:
+        raise ValueError(f"vector_to_record: `x` must have shape ({total},) for {len(specs)} arrays, got {vec.shape}")
+    if not np.issubdtype(vec.dtype, np.floating):
+        raise TypeError(f"vector_to_record: `x` must be a float array, got dtype {vec.dtype}")
+    out, start = {}, 0
+    for s in specs:
+        out[s.name] = Array(np.array(vec[start : start + s.size].reshape(s.shape), dtype=s.dtype, copy=True))
+        start += s.size
+    return ArrayRecord(out)
 
 
 @dataclass(frozen=True)

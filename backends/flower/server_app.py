@@ -32,10 +32,19 @@ class FlowerRun:
     result: Result
 
 
+def make_strategy(settings: FlowerSettings, problem=None) -> FirmStrategy:
+    """The strategy of ``settings.backend``: FirmStrategy ("numpy") or the LoRA ``AdapterStrategy`` ("rlhf")."""
+    if settings.backend == "rlhf":
+        from .rlhf import AdapterStrategy  # needs torch: imported only for this backend
+
+        return AdapterStrategy(settings, problem)
+    return FirmStrategy(settings, problem)
+
+
 def run_strategy(grid: Grid, settings: FlowerSettings, problem=None, *, x0=None) -> FlowerRun:
     """Run ``settings.rounds`` FIRM rounds on ``grid`` (resuming from ``settings.resume_from`` when set),
     with the DP wrapper ``settings.dp`` asks for; write ``settings.out_dir`` outputs; return the run."""
-    firm = FirmStrategy(settings, problem)
+    firm = make_strategy(settings, problem)
     if settings.resume_from:
         if x0 is not None:
             raise ValueError("run_strategy: pass either `x0` or settings.resume_from, not both")

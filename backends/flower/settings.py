@@ -9,7 +9,9 @@ Python. Everything a client needs travels in the train ConfigRecord of each roun
     "local-steps"   K         "lr"  eta    "beta"  beta    "preference"  p (M floats)
     "mode"          "firm" | "scalarized"              "method"       min-norm solver
     "seed"          run seed (client generators: default_rng([seed, t, client id]))
-    "problem"       JSON {"name": ..., **kwargs} understood by firm_core.problems.make_problem
+    "backend"       "numpy" (firm_core problems) | "rlhf" (LoRA RLHF with torch, ``backends.flower.rlhf``)
+    "problem"       JSON {"name": ..., **kwargs}: for "numpy" understood by firm_core.problems.make_problem,
+                    for "rlhf" the task spec of ``backends.flower.rlhf.RLHFTaskSpec``
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from flwr.app import ConfigRecord
 #: Algorithms whose client is FIRM's local update (the ones this Flower layer runs).
 FLOWER_ALGORITHMS = ("firm", "local_mgda", "fedavg_ls")
 DP_MODES = ("none", "client-fixed", "server-fixed")
+#: Where the local update runs: firm_core's numpy problems, or the torch / LoRA RLHF backend.
+BACKENDS = ("numpy", "rlhf")
 DEFAULT_PROBLEM = {"name": "quadratics", "num_clients": 4, "num_objectives": 2, "dim": 5, "heterogeneity": 1.0, "seed": 0}
 
 #: Keys of the train ConfigRecord.
@@ -41,6 +45,7 @@ K_MODE = "mode"
 K_METHOD = "method"
 K_SEED = "seed"
 K_PROBLEM = "problem"
+K_BACKEND = "backend"
 
 
 def _err(name: str, requirement: str, value: Any) -> ValueError:
@@ -86,6 +91,8 @@ class FlowerSettings:
     resume_from : a checkpoint folder to continue from ("" = start at round 0).
     out_dir : where the final history.json / history.csv are written ("" = nowhere).
     dp : differential-privacy option.
+    backend : "numpy" (``problem`` is a firm_core problem) or "rlhf" (``problem`` is the LoRA RLHF task
+        spec of ``backends.flower.rlhf``; needs the [torch] extra; no DP).
     """
 
     problem: dict = field(default_factory=lambda: dict(DEFAULT_PROBLEM))
@@ -96,6 +103,7 @@ class FlowerSettings:
     resume_from: str = ""
     out_dir: str = ""
     dp: DPSettings = field(default_factory=DPSettings)
+    backend: Literal["numpy", "rlhf"] = "numpy"
 
     def __post_init__(self):
         if not isinstance(self.problem, Mapping) or not isinstance(self.problem.get("name"), str):
@@ -120,9 +128,22 @@ class FlowerSettings:
                 raise _err(name, "must be a string ('' for none)", getattr(self, name))
         if not isinstance(self.dp, DPSettings):
             raise TypeError(f"FlowerSettings: `dp` must be a DPSettings, got {type(self.dp).__name__}")
+        if self.backend not in BACKENDS:
+            raise _err("backend", f"must be one of {BACKENDS}", self.backend)
+        if self.backend == "rlhf":
+            if self.dp.mode != "none":
+                raise _err("dp.mode", "must be 'none' with backend 'rlhf'", self.dp.mode)
+            from .rlhf import RLHFTaskSpec  # needs torch: imported only for this backend
+
+            RLHFTaskSpec.from_dict(self.problem)  # validates the task spec (errors name the key)
 
     def build_problem(self):
-        """The problem instance (``make_problem(name, **kwargs)``); validates the spec."""
+        """The problem instance (``make_problem(name, **kwargs)``), or for backend "rlhf" the LoRA task
+        (built once per process and spec); validates the spec."""
+        if self.backend == "rlhf":
+            from .rlhf import task_from_json
+
+            return task_from_json(json.dumps(self.problem, sort_keys=True))
         return build_problem(self.problem)
 
     @property
@@ -145,13 +166,14 @@ class FlowerSettings:
                 K_METHOD: a.method,
                 K_SEED: int(a.seed),
                 K_PROBLEM: json.dumps(self.problem, sort_keys=True),
+                K_BACKEND: self.backend,
             }
         )
 
     # --- run config (flat dotted keys of [tool.flwr.app.config]) ------------------------------------
     @classmethod
     def from_run_config(cls, run_config: Mapping[str, Any]) -> FlowerSettings:
-        """Settings from Flower's flat run config: ``num-server-rounds``, ``timeout``,
+        """Settings from Flower's flat run config: ``backend``, ``num-server-rounds``, ``timeout``,
         ``checkpoint-dir``, ``resume-from``, ``out-dir``, ``problem.<kwarg>`` (dashes become underscores), ``algorithm.<field>``
         (``preference`` as "0.3,0.7", "" = uniform; ``participation`` 0 = all), ``dp.mode``,
         ``dp.noise-multiplier``, ``dp.clipping-norm``. Unknown keys raise ValueError."""
@@ -166,6 +188,7 @@ class FlowerSettings:
             "checkpoint-dir": "checkpoint_dir",
             "resume-from": "resume_from",
             "out-dir": "out_dir",
+            "backend": "backend",
         }
         alg_fields = {f.name for f in dataclasses.fields(AlgorithmConfig)}
         for key, value in cfg.items():

@@ -48,12 +48,11 @@ from .records import (
     CONFIG_KEY,
     SOLVER_STATUS_KEY,
     Traffic,
-    iterate_to_record,
     message_traffic,
-    record_to_iterate,
+    vector_to_record,
 )
 from .settings import FlowerSettings
-from .validation import AcceptedReply, RejectedReply, ReplyExpectation, check_train_replies
+from .validation import AcceptedReply, RejectedReply, ReplyExpectation, arrays_to_vector, check_train_replies
 
 #: Seconds between checks of the connected nodes while waiting for N of them.
 NODE_POLL_INTERVAL = 0.5
@@ -94,7 +93,7 @@ class FirmStrategy(Strategy):
         self.settings = settings
         self.problem = settings.build_problem() if problem is None else problem
         settings.algorithm.check_problem(self.problem)
-        self.expect = ReplyExpectation(int(self.problem.dim), int(self.problem.num_objectives), int(self.problem.num_clients))
+        self.expect = self.reply_expectation()
         self.start_round = 0
         self.history = History(metadata=self._metadata())
         self.node_of_client: dict[int, int] | None = None
@@ -122,6 +121,23 @@ class FirmStrategy(Strategy):
             "engine": "flower",
         }
 
+    def reply_expectation(self) -> ReplyExpectation:
+        """What a valid reply holds: the iterate "x" (d,) float64 (the LoRA backend overrides this)."""
+        return ReplyExpectation(int(self.problem.dim), int(self.problem.num_objectives), int(self.problem.num_clients))
+
+    # --- the arrays that travel, as the flat float64 vector firm_core works on --------------------
+    def to_vector(self, arrays: ArrayRecord) -> np.ndarray:
+        """x from the ArrayRecord (checked against ``expect.specs``; a fresh float64 vector)."""
+        return arrays_to_vector(arrays, self.expect.specs)
+
+    def to_arrays(self, x: np.ndarray) -> ArrayRecord:
+        """The ArrayRecord laid out as ``expect.specs`` holding the flat vector ``x``."""
+        return vector_to_record(x, self.expect.specs)
+
+    def evaluate_at(self, x: np.ndarray) -> dict:
+        """Server-side metrics of x (phi, F, distance to the Pareto set; ``evaluate_point``)."""
+        return evaluate_point(self.problem, x)
+
     def run_config(self) -> RunConfig:
         return RunConfig(rounds=self.settings.rounds, checkpoint_every=1, name="flower")
 
@@ -130,7 +146,7 @@ class FirmStrategy(Strategy):
         x = self.problem.initial_point() if x0 is None else np.asarray(x0, dtype=np.float64)
         if x.shape != (self.expect.dim,) or not np.all(np.isfinite(x)):
             raise ValueError(f"FirmStrategy: `x0` must be finite with shape ({self.expect.dim},), got shape {x.shape}")
-        return iterate_to_record(x)
+        return self.to_arrays(x)
 
     def resume(self, checkpoint_dir) -> ArrayRecord:
         """Continue from a checkpoint (written by this strategy or by the in-memory engine for the same
@@ -145,7 +161,7 @@ class FirmStrategy(Strategy):
         history.final_point = None
         self.history = history
         self.start_round = int(state.round)
-        return iterate_to_record(state.x)
+        return self.to_arrays(state.x)
 
     @property
     def remaining_rounds(self) -> int:
@@ -191,9 +207,9 @@ class FirmStrategy(Strategy):
 
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
         t = self.start_round + int(server_round) - 1
-        x = record_to_iterate(arrays)
+        x = self.to_vector(arrays)
         if self._x is None or not np.array_equal(self._x, x):
-            self._x, self._point = x, evaluate_point(self.problem, x)
+            self._x, self._point = x, self.evaluate_at(x)
         a = self.settings.algorithm
         parts = sample_participants(a.seed, t, self.expect.num_clients, a.participation)
         if self.node_of_client is None or any(int(c) not in self.node_of_client for c in parts):
@@ -207,7 +223,7 @@ class FirmStrategy(Strategy):
             if node is None:
                 unserved.append(int(cid))
                 continue
-            record = RecordDict({ARRAYS_KEY: iterate_to_record(x), CONFIG_KEY: content_config})
+            record = RecordDict({ARRAYS_KEY: self.to_arrays(x), CONFIG_KEY: content_config})
             messages[node] = Message(record, node, MessageType.TRAIN, group_id=str(server_round))
             client_of_node[node] = int(cid)
         downlink = sum((message_traffic(m) for m in messages.values()), Traffic(0, 0, 0))
@@ -242,7 +258,7 @@ class FirmStrategy(Strategy):
         ys = np.stack([r.y for r in accepted])
         x_new = aggregate(pending.x, ys, weights, self.settings.algorithm.server_lr)
         pending.wall_time = time.perf_counter() - pending.started
-        return iterate_to_record(x_new), self._round_metrics(pending, x_new)
+        return self.to_arrays(x_new), self._round_metrics(pending, x_new)
 
     def configure_evaluate(self, server_round, arrays, config, grid) -> Iterable[Message]:
         return []  # FIRM's metrics are computed on the server from full gradients (evaluate_global)
@@ -281,8 +297,8 @@ class FirmStrategy(Strategy):
     def evaluate_global(self, server_round: int, arrays: ArrayRecord) -> MetricRecord:
         """``evaluate_fn`` for ``Strategy.start``: metrics of the iterate the run continues from; after
         a round, also finish its RoundRecord and write the checkpoint."""
-        x = record_to_iterate(arrays)
-        point = evaluate_point(self.problem, x)
+        x = self.to_vector(arrays)
+        point = self.evaluate_at(x)
         if server_round > 0:
             self._finish_round(server_round, x)
         self._x, self._point = x, point
@@ -343,7 +359,7 @@ class FirmStrategy(Strategy):
         if self._x is None:
             raise RuntimeError("FirmStrategy.finish: the run never evaluated an iterate (was evaluate_global passed?)")
         x = self._x.copy()
-        point = evaluate_point(self.problem, x)
+        point = self.evaluate_at(x)
         self.history.final_point = {
             "round": self.current_round,
             "phi": point["phi"],

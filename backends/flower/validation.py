@@ -6,8 +6,9 @@ what was wrong and the value found (the round goes on without it):
 - it comes from a node this round sent a message to, answers that message (its
   ``reply_to_message_id``, when the grid filled in the sent message's id) and is that node's first
   reply; and it is not an error reply (a client that raised becomes an error reply in Flower);
-- its content holds exactly one ArrayRecord with exactly the key "x", an Array of dtype float64 and
-  shape (d,) whose bytes decode, with every value finite;
+- its content holds exactly one ArrayRecord with exactly the expected keys ("x" for the numpy
+  backend, the adapter's tensor names for the LoRA backend), each Array of the expected dtype and
+  shape (float64 (d,) for "x"), whose bytes decode, with every value finite;
 - exactly one MetricRecord with a scalar, finite, non-negative ``num-examples`` (the weight w_i),
   an integer ``partition-id`` in [0, N) not already seen this round, and ``lambda-mean``: M finite
   floats on the simplex (entries >= -tol, sum 1 within tol).
@@ -27,11 +28,11 @@ from flwr.app import ArrayRecord, Message, MetricRecord
 
 from .records import (
     CLIENT_ID_KEY,
-    ITERATE_KEY,
     LAMBDA_KEY,
     WEIGHT_KEY,
-    WIRE_DTYPE,
+    TensorSpec,
     Traffic,
+    iterate_specs,
     message_traffic,
 )
 
@@ -42,18 +43,37 @@ LAMBDA_SIMPLEX_TOL = 1e-9
 
 @dataclass(frozen=True)
 class ReplyExpectation:
-    """What a valid reply looks like: iterate of ``dim`` float64 entries, ``num_objectives`` lambdas,
-    a partition id in [0, ``num_clients``)."""
+    """What a valid reply looks like: arrays laid out as ``tensors`` (default: the iterate "x" of
+    ``dim`` float64 entries; the LoRA backend passes its adapter's tensors, ``dim`` = their total
+    size), ``num_objectives`` lambdas, a partition id in [0, ``num_clients``)."""
 
     dim: int
     num_objectives: int
     num_clients: int
+    tensors: tuple[TensorSpec, ...] | None = None
 
     def __post_init__(self):
         for name in ("dim", "num_objectives", "num_clients"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
                 raise ValueError(f"ReplyExpectation: `{name}` must be an integer >= 1, got {v!r}")
+        if self.tensors is not None:
+            specs = tuple(self.tensors)
+            if not specs or not all(isinstance(t, TensorSpec) for t in specs):
+                raise TypeError(f"ReplyExpectation: `tensors` must be a non-empty tuple of TensorSpec, got {self.tensors!r}")
+            names = [t.name for t in specs]
+            if names != sorted(set(names)):
+                raise ValueError(f"ReplyExpectation: `tensors` names must be unique and sorted, got {names}")
+            if sum(t.size for t in specs) != self.dim:
+                raise ValueError(
+                    f"ReplyExpectation: `dim` must equal the tensors' total size {sum(t.size for t in specs)}, got {self.dim}"
+                )
+            object.__setattr__(self, "tensors", specs)
+
+    @property
+    def specs(self) -> tuple[TensorSpec, ...]:
+        """The arrays a reply carries, in the order of the flattened vector."""
+        return self.tensors if self.tensors is not None else iterate_specs(self.dim)
 
 
 @dataclass(frozen=True)
@@ -93,25 +113,42 @@ def _single(records: dict, kind: str):
     return next(iter(records.values()))
 
 
-def _check_iterate(record: ArrayRecord, expect: ReplyExpectation) -> np.ndarray:
-    keys = list(record.keys())
-    if keys != [ITERATE_KEY]:
-        raise ReplyRejected(f"ArrayRecord must hold exactly the key {ITERATE_KEY!r}, got {keys}")
-    arr = record[ITERATE_KEY]
-    if np.dtype(arr.dtype) != WIRE_DTYPE:
-        raise ReplyRejected(f"array {ITERATE_KEY!r} must have dtype {WIRE_DTYPE}, got {arr.dtype}")
-    if tuple(arr.shape) != (expect.dim,):
-        raise ReplyRejected(f"array {ITERATE_KEY!r} must have shape ({expect.dim},), got {tuple(arr.shape)}")
+def _check_array(arr, spec: TensorSpec) -> np.ndarray:
+    if np.dtype(arr.dtype) != spec.dtype:
+        raise ReplyRejected(f"array {spec.name!r} must have dtype {spec.dtype}, got {arr.dtype}")
+    if tuple(arr.shape) != spec.shape:
+        raise ReplyRejected(f"array {spec.name!r} must have shape {spec.shape}, got {tuple(arr.shape)}")
     try:
-        y = np.array(arr.numpy(), dtype=WIRE_DTYPE, copy=True)
+        y = np.array(arr.numpy(), dtype=spec.dtype, copy=True)
     except Exception as exc:  # undecodable bytes: any numpy load error rejects the reply
-        raise ReplyRejected(f"array {ITERATE_KEY!r} does not decode: {exc}") from None
-    if y.shape != (expect.dim,):
-        raise ReplyRejected(f"array {ITERATE_KEY!r} decodes to shape {y.shape}, header says ({expect.dim},)")
-    bad = np.flatnonzero(~np.isfinite(y))
+        raise ReplyRejected(f"array {spec.name!r} does not decode: {exc}") from None
+    if y.shape != spec.shape:
+        raise ReplyRejected(f"array {spec.name!r} decodes to shape {y.shape}, header says {spec.shape}")
+    bad = np.flatnonzero(~np.isfinite(y.reshape(-1)))
     if bad.size:
-        raise ReplyRejected(f"array {ITERATE_KEY!r} has {bad.size} non-finite entries (first at {bad[0]}: {y[bad[0]]})")
+        raise ReplyRejected(
+            f"array {spec.name!r} has {bad.size} non-finite entries (first at flat index {bad[0]}: {y.reshape(-1)[bad[0]]})"
+        )
     return y
+
+
+def arrays_to_vector(record: ArrayRecord, specs: tuple[TensorSpec, ...]) -> np.ndarray:
+    """The arrays of ``record`` checked against ``specs`` (exactly these names; each its dtype and
+    shape, decodable, finite) and flattened, in the order of ``specs``, into one fresh float64
+    vector. Raises :class:`ReplyRejected` (a ValueError) naming the first problem found."""
+    if not isinstance(record, ArrayRecord):
+        raise ReplyRejected(f"expected an ArrayRecord, got {type(record).__name__}")
+    keys = list(record.keys())
+    names = [s.name for s in specs]
+    if sorted(keys) != names:
+        if len(names) == 1:
+            raise ReplyRejected(f"ArrayRecord must hold exactly the key {names[0]!r}, got {keys}")
+        missing, extra = sorted(set(names) - set(keys)), sorted(set(keys) - set(names))
+        raise ReplyRejected(
+            f"ArrayRecord must hold exactly the keys of the {len(names)} expected arrays; missing {missing[:5]}, "
+            f"unexpected {extra[:5]} (got {len(keys)} keys)"
+        )
+    return np.concatenate([_check_array(record[s.name], s).reshape(-1).astype(np.float64) for s in specs])
 
 
 def _check_metrics(record: MetricRecord, expect: ReplyExpectation) -> tuple[float, int, np.ndarray]:
@@ -161,7 +198,7 @@ def check_train_reply(
             err = message.error
             raise ReplyRejected(f"client error (code {err.code}): {err.reason}")
         content = message.content
-        y = _check_iterate(_single(content.array_records, "ArrayRecord"), expect)
+        y = arrays_to_vector(_single(content.array_records, "ArrayRecord"), expect.specs)
         metrics = _single(content.metric_records, "MetricRecord")
         weight, client_id, lam = _check_metrics(metrics, expect)
         if client_id in seen_clients:
