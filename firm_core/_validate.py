@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import numbers
 
 import numpy as np
@@ -9,19 +10,36 @@ import numpy as np
 from .tolerances import PREFERENCE_SUM_TOL, PSD_TOL, SYMMETRY_TOL
 
 
-def as_real_array(x, name: str, where: str, *, min_ndim: int = 0) -> tuple[np.ndarray, np.dtype]:
-    """Return ``(float64 copy, dtype to return results in)``; TypeError/ValueError name ``name``."""
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "fiu":  # bool, complex, object, strings are refused
+def as_real_array(
+    x, name: str, where: str, *, min_ndim: int = 0, copy: bool = True, check_finite: bool = True
+) -> tuple[np.ndarray, np.dtype]:
+    """Return ``(float64 array, dtype to return results in)``; TypeError/ValueError name ``name``.
+
+    The array is a fresh copy unless ``copy=False`` (then float64 input is returned as is, for callers
+    that only read it). ``check_finite=False`` leaves the finiteness check to the caller
+    (:func:`check_finite`), e.g. one that can infer it from a cheaper derived quantity.
+    """
+    arr = x if type(x) is np.ndarray else np.asarray(x)
+    kind = arr.dtype.kind
+    if kind not in "fiu":  # bool, complex, object, strings are refused
         raise TypeError(f"{where}: `{name}` must be a real numeric array, got dtype {arr.dtype}")
     if arr.ndim < min_ndim:
         raise ValueError(f"{where}: `{name}` must have at least {min_ndim} dimensions, got shape {arr.shape}")
-    out_dtype = arr.dtype if arr.dtype.kind == "f" and arr.dtype.itemsize in (4, 8) else np.dtype(np.float64)
-    arr = arr.astype(np.float64)
+    out_dtype = arr.dtype if kind == "f" and arr.dtype.itemsize in (4, 8) else _FLOAT64
+    arr = arr.astype(np.float64, copy=copy)
+    if check_finite:
+        check_finite_array(arr, name, where)
+    return arr, out_dtype
+
+
+_FLOAT64 = np.dtype(np.float64)
+
+
+def check_finite_array(arr: np.ndarray, name: str, where: str) -> None:
+    """ValueError naming ``name``, the first non-finite value and its index, unless all entries are finite."""
     if not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise ValueError(f"{where}: `{name}` has non-finite entries, e.g. {arr[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
-    return arr, np.dtype(out_dtype)
 
 
 def check_gram(q: np.ndarray, where: str) -> np.ndarray:
@@ -47,6 +65,8 @@ def check_gram(q: np.ndarray, where: str) -> np.ndarray:
 
 
 def check_beta(beta, where: str) -> float:
+    if type(beta) is float and 0.0 <= beta < np.inf:  # fast path for the common case; NaN fails it
+        return beta
     if isinstance(beta, bool) or not isinstance(beta, numbers.Real | np.floating | np.integer):
         raise TypeError(f"{where}: `beta` must be a real number, got {beta!r} of type {type(beta).__name__}")
     beta = float(beta)
@@ -58,13 +78,21 @@ def check_beta(beta, where: str) -> float:
 def check_preference(p, m: int, where: str) -> np.ndarray:
     """Return the preference as a float64 probability vector of length ``m`` (uniform when None)."""
     if p is None:
-        return np.full(m, 1.0 / m)
+        return uniform_preference(m)
     arr, _ = as_real_array(p, "preference", where)
     if arr.shape != (m,):
         raise ValueError(f"{where}: `preference` must have shape ({m},) to match M = {m}, got shape {arr.shape}")
     if np.any(arr < 0) or abs(arr.sum() - 1.0) > PREFERENCE_SUM_TOL:
         raise ValueError(f"{where}: `preference` must be a probability vector (entries >= 0, sum 1), got {arr.tolist()}")
     return arr
+
+
+@functools.lru_cache(maxsize=64)
+def uniform_preference(m: int) -> np.ndarray:
+    """The uniform probability vector 1/M (cached and read-only: shared by every call)."""
+    p = np.full(m, 1.0 / m)
+    p.flags.writeable = False
+    return p
 
 
 def check_positive_int(x, name: str, where: str, *, allow_none: bool = False):
@@ -78,6 +106,8 @@ def check_positive_int(x, name: str, where: str, *, allow_none: bool = False):
 
 
 def check_positive_float(x, name: str, where: str) -> float:
+    if type(x) is float and 0.0 < x < np.inf:  # fast path for the common case; NaN fails it
+        return x
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
         raise TypeError(f"{where}: `{name}` must be a real number, got {x!r} of type {type(x).__name__}")
     if not np.isfinite(x) or x <= 0:

@@ -8,12 +8,15 @@ beta = 0 is MGDA; beta > 0 makes lambda* unique and (1/beta)-Lipschitz in Q; bet
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from . import solvers
 from ._validate import (
     as_real_array,
     check_beta,
+    check_finite_array,
     check_gram,
     check_positive_float,
     check_positive_int,
@@ -51,11 +54,19 @@ def folding_matrix(p: np.ndarray) -> np.ndarray:
     return np.eye(len(p)) - p[None, :] - p[:, None] + p @ p
 
 
+@functools.lru_cache(maxsize=64)
+def _cached_folding_matrix(p_bytes: bytes) -> np.ndarray:
+    """:func:`folding_matrix` of the float64 vector with these bytes (cached and read-only)."""
+    fold = folding_matrix(np.frombuffer(p_bytes, dtype=np.float64))
+    fold.flags.writeable = False
+    return fold
+
+
 def folded_gram(q: np.ndarray, beta: float, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return (Q' / s, s) with Q' = Q + beta P and s = max|Q| + beta (per problem, > 0)."""
-    s = np.max(np.abs(q), axis=(-2, -1)) + beta
-    s = np.where(s > 0, s, 1.0)
-    qf = q + beta * folding_matrix(p) if beta > 0 else q
+    s = np.abs(q).max(axis=(-2, -1)) + beta
+    s[s <= 0] = 1.0
+    qf = q + beta * _cached_folding_matrix(p.tobytes()) if beta > 0 else q
     return qf / s[..., None, None], s
 
 
@@ -69,10 +80,42 @@ def pick_method(m: int, batch: int) -> str:
 def certificates(q, lam, beta, p, s):
     """Relative KKT residual ||l - Proj(l - g/s)|| and relative FW gap (g^T l - min g)/s,
     g = Q l + beta (l - p)."""
-    g = ((q @ lam[..., None])[..., 0] + beta * (lam - p)) / s[..., None]
-    kkt = np.sqrt(np.sum((lam - _project_simplex(lam - g)) ** 2, axis=-1))
-    gap = np.sum(g * lam, axis=-1) - g.min(axis=-1)
+    return certificates_at((q @ lam[..., None])[..., 0], lam, beta, p, s)
+
+
+def certificates_at(ql, lam, beta, p, s):
+    """:func:`certificates` given ``ql = Q l`` (the caller reuses it for ``norm_sq``)."""
+    g = (ql + beta * (lam - p) if beta > 0 else ql) / s[..., None]
+    r = lam - _project_simplex(lam - g)
+    kkt = np.sqrt((r * r).sum(axis=-1))
+    gap = (g * lam).sum(axis=-1) - g.min(axis=-1)
     return kkt, np.maximum(gap, 0.0)
+
+
+def repair_feasibility(lam: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (max(l, 0) / sum max(l, 0), infeasible), rows with non-finite entries replaced by p;
+    ``infeasible`` flags those rows and any with min l < -tol or |1^T l - 1| > tol M
+    (tol = SIMPLEX_FEASIBILITY_TOL)."""
+    m = lam.shape[-1]
+    all_finite = bool(np.isfinite(lam).all())
+    if not all_finite:
+        finite = np.isfinite(lam).all(axis=-1)
+        lam = np.where(finite[:, None], lam, p)
+    infeasible = (lam.min(axis=-1, initial=0.0) < -SIMPLEX_FEASIBILITY_TOL) | (
+        np.abs(lam.sum(axis=-1) - 1.0) > SIMPLEX_FEASIBILITY_TOL * m
+    )
+    if not all_finite:
+        infeasible |= ~finite
+    lam = np.maximum(lam, 0.0)
+    lam /= lam.sum(axis=-1, keepdims=True)
+    return lam, infeasible
+
+
+def status_codes(converged: np.ndarray, checked: np.ndarray) -> np.ndarray:
+    """Per problem: 0 converged and post-check passed, 1 iteration cap, 2 post-check failed."""
+    if converged.all():
+        return np.where(checked, 0, 2)
+    return np.where(converged, np.where(checked, 0, 2), 1)
 
 
 def solve_min_norm(
@@ -108,10 +151,14 @@ def solve_min_norm(
 
     jac = None
     if jacobian is not None:
-        jac, out_dtype = as_real_array(jacobian, "jacobian", where, min_ndim=2)
+        jac, out_dtype = as_real_array(jacobian, "jacobian", where, min_ndim=2, copy=False, check_finite=False)
         if jac.shape[-2] == 0 or jac.shape[-1] == 0:
             raise ValueError(f"{where}: `jacobian` must have M >= 1 rows and d >= 1 columns, got shape {jac.shape}")
         q = jac @ np.swapaxes(jac, -1, -2)
+        # J is finite iff every diag(Q) = ||J_m||^2 is (NaN/inf propagate); an overflowing but finite J
+        # fails only the cheap test, and the full check then passes it on as before.
+        if not np.isfinite(np.diagonal(q, axis1=-2, axis2=-1)).all():
+            check_finite_array(jac, "jacobian", where)
     else:
         q, out_dtype = as_real_array(gram, "gram", where, min_ndim=2)
         q = check_gram(q, where)
@@ -147,31 +194,28 @@ def solve_min_norm(
         s = np.maximum(np.abs(qb[:, 0, 0]) + beta, 1.0)
 
     # Post-check: feasibility repair within round-off, then certificates recomputed in float64.
-    finite = np.isfinite(lam).all(axis=-1)
-    lam = np.where(finite[:, None], lam, p)
-    infeasible = ~finite | (lam.min(axis=-1, initial=0.0) < -SIMPLEX_FEASIBILITY_TOL) | (
-        np.abs(lam.sum(axis=-1) - 1.0) > SIMPLEX_FEASIBILITY_TOL * m
-    )
-    lam = np.maximum(lam, 0.0)
-    lam /= lam.sum(axis=-1, keepdims=True)
-    kkt, gap = certificates(qb, lam, beta, p, s)
+    lam, infeasible = repair_feasibility(lam, p)
+    ql = (qb @ lam[:, :, None])[:, :, 0]
+    kkt, gap = certificates_at(ql, lam, beta, p, s)
     cert = gap if name == "frank_wolfe" else kkt
     cert_ok = cert <= tol + ROUNDOFF_KKT  # the kernel's own check, up to round-off of recomputing it
 
-    codes = np.where(conv, np.where(cert_ok & ~infeasible, 0, 2), 1)
+    codes = status_codes(conv, cert_ok & ~infeasible)
     worst = _STATUS_BY_CODE[int(codes.max(initial=0))]
     message = _message(worst, name, codes, cert, infeasible, tol)
 
-    ql = (qb @ lam[:, :, None])[:, :, 0]
-    norm_sq = np.maximum(np.sum(lam * ql, axis=-1), 0.0)
-    value = 0.5 * norm_sq + 0.5 * beta * np.sum((lam - p) ** 2, axis=-1)
+    norm_sq = np.maximum((lam * ql).sum(axis=-1), 0.0)
+    value = 0.5 * norm_sq
+    if beta > 0:
+        dev = lam - p
+        value += 0.5 * beta * (dev * dev).sum(axis=-1)
     direction = None
     if jac is not None:
         direction = (lam.reshape(batch_shape + (1, m)) @ jac)[..., 0, :].astype(out_dtype, copy=False)
 
     def shaped(a, dtype=None):
         a = a.reshape(batch_shape + a.shape[1:])
-        return a.astype(dtype, copy=False) if dtype is not None else a
+        return a if dtype is None or a.dtype == dtype else a.astype(dtype)
 
     return MinNormResult(
         weights=shaped(lam, out_dtype),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 
@@ -31,7 +33,17 @@ def _project_simplex(x: np.ndarray) -> np.ndarray:
     Uses theta = max_j (sum_{k<=j} u_k - 1) / j (Condat 2016, eq. 4), which equals the threshold at
     rho and avoids an index gather.
     """
-    u = -np.sort(-x, axis=-1)
-    css = np.cumsum(u, axis=-1) - 1.0
-    theta = np.max(css / np.arange(1.0, x.shape[-1] + 1.0), axis=-1, keepdims=True)
-    return np.maximum(x - theta, 0.0)
+    u = np.sort(x, axis=-1)[..., ::-1]
+    css = np.cumsum(u, axis=-1)
+    css -= 1.0
+    css /= _counts(x.shape[-1])
+    out = x - css.max(axis=-1, keepdims=True)
+    return np.maximum(out, 0.0, out=out)
+
+
+@functools.lru_cache(maxsize=64)
+def _counts(m: int) -> np.ndarray:
+    """[1, 2, ..., m] as float64 (cached and read-only)."""
+    k = np.arange(1.0, m + 1.0)
+    k.flags.writeable = False
+    return k

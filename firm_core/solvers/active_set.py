@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg.lapack import dsyevd
 from scipy.optimize import nnls
 
 
-def _factor(q: np.ndarray) -> np.ndarray:
-    """R with R^T R = q, from the symmetric eigendecomposition (robust for singular PSD q)."""
-    w, v = np.linalg.eigh(q)
-    return np.sqrt(np.maximum(w, 0.0))[:, None] * v.T
+def _factor(q: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """R with R^T R = q, from the symmetric eigendecomposition (robust for singular PSD q):
+    R = diag(sqrt(max(w, 0))) V^T for q = V diag(w) V^T; written into ``out`` when given."""
+    w, v, info = dsyevd(q)  # LAPACK directly: np.linalg.eigh costs several us of checks per call
+    if info != 0:  # did not converge: numpy's driver, which raises LinAlgError as before
+        w, v = np.linalg.eigh(q)
+    return np.multiply(np.sqrt(np.maximum(w, 0.0))[:, None], v.T, out=out)
 
 
 def solve_active_set(qn: np.ndarray, p: np.ndarray, *, max_iter: int | None = None, **_):
@@ -26,8 +30,10 @@ def solve_active_set(qn: np.ndarray, p: np.ndarray, *, max_iter: int | None = No
     b = np.zeros(m + 1)
     b[m] = 1.0
     cap = max_iter if max_iter is not None else 10 * (m + 1)
+    a = np.empty((m + 1, m))  # [R; 1^T], R rewritten per problem
     for k in range(bsz):
-        a = np.vstack([_factor(qn[k]), np.ones((1, m))])
+        a[m] = 1.0
+        _factor(qn[k], out=a[:m])
         try:
             mu, _ = nnls(a, b, maxiter=cap)
             iters[k] = int(np.count_nonzero(mu)) or 1

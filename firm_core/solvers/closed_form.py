@@ -22,8 +22,14 @@ def solve_closed_form(qn: np.ndarray, p: np.ndarray, **_) -> tuple[np.ndarray, n
     a, b, c = qn[:, 0, 0], qn[:, 0, 1], qn[:, 1, 1]
     den = a - 2 * b + c
     tie = den <= TIE_CURVATURE
-    linear = np.where(np.abs(a - c) <= TIE_CURVATURE, p[0], np.where(a < c, 1.0, 0.0))
-    l1 = np.where(tie, linear, np.clip((c - b) / np.where(tie, 1.0, den), 0.0, 1.0))
-    weights = np.stack([l1, 1.0 - l1], axis=-1)
+    weights = np.empty((len(qn), 2))
+    l1 = weights[:, 0]
+    if tie.any():
+        linear = np.where(np.abs(a - c) <= TIE_CURVATURE, p[0], np.where(a < c, 1.0, 0.0))
+        l1[:] = np.where(tie, linear, np.clip((c - b) / np.where(tie, 1.0, den), 0.0, 1.0))
+    else:  # the common case, in place: clip((c - b) / den, 0, 1)
+        np.divide(c - b, den, out=l1)
+        np.minimum(np.maximum(l1, 0.0, out=l1), 1.0, out=l1)
+    np.subtract(1.0, l1, out=weights[:, 1])
     ones = np.ones(len(qn), dtype=np.int64)
     return weights, ones, np.ones(len(qn), dtype=bool)
