@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ._imports import require_llm_stack
+
 DEFAULT_OUT = Path("runs") / "rlhf"
 
 
@@ -71,6 +73,7 @@ def rlhf(model, rewards, reward_models, algorithm, beta, beta_absolute, preferen
     D_lambda, a Pareto plot and the final adapter (safetensors) to --out.
     """
     try:
+        require_llm_stack()
         import torch
 
         from .experiment import run_rlhf
