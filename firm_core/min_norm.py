@@ -71,9 +71,12 @@ def folded_gram(q: np.ndarray, beta: float, p: np.ndarray) -> tuple[np.ndarray, 
 
 
 def pick_method(m: int, batch: int) -> str:
-    """The fastest exact method for M objectives and a batch of ``batch`` problems."""
-    if m <= 2:
+    """The fastest exact method for M objectives and a batch of ``batch`` problems (M = 1 is solved
+    without a kernel; it reports the any-M exact method, which an explicit request also accepts)."""
+    if m == 2:
         return "closed_form"
+    if m == 1:
+        return "active_set"
     return "enumeration" if batch > 1 and m <= AUTO_ENUMERATION_BATCH_MAX_M else "active_set"
 
 
@@ -93,8 +96,8 @@ def certificates_at(ql, lam, beta, p, s):
 
 
 def repair_feasibility(lam: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return (max(l, 0) / sum max(l, 0), infeasible), rows with non-finite entries replaced by p;
-    ``infeasible`` flags those rows and any with min l < -tol or |1^T l - 1| > tol M
+    """Return (max(l, 0) / sum max(l, 0), infeasible), rows with non-finite entries or with no positive
+    entry replaced by p; ``infeasible`` flags those rows and any with min l < -tol or |1^T l - 1| > tol M
     (tol = SIMPLEX_FEASIBILITY_TOL)."""
     m = lam.shape[-1]
     all_finite = bool(np.isfinite(lam).all())
@@ -107,7 +110,11 @@ def repair_feasibility(lam: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.n
     if not all_finite:
         infeasible |= ~finite
     lam = np.maximum(lam, 0.0)
-    lam /= lam.sum(axis=-1, keepdims=True)
+    total = lam.sum(axis=-1, keepdims=True)
+    empty = total[:, 0] <= 0  # no positive weight left (already flagged: its sum is not 1)
+    if empty.any():
+        lam[empty], total[empty] = p, 1.0
+    lam /= total
     return lam, infeasible
 
 
@@ -137,7 +144,8 @@ def solve_min_norm(
 
     Every answer is re-checked: simplex feasibility and the certificate are recomputed in float64
     and a failed check downgrades the status with a message. float32 input is solved in float64 and
-    returned as float32.
+    returned as float32. A finite ``jacobian`` whose Gram matrix overflows float64 is reported NUMERICAL
+    (with a message saying so) rather than raising.
     """
     where = "solve_min_norm"
     if (jacobian is None) == (gram is None):
@@ -150,15 +158,17 @@ def solve_min_norm(
     beta = check_beta(beta, where)
 
     jac = None
+    gram_overflow = False
     if jacobian is not None:
         jac, out_dtype = as_real_array(jacobian, "jacobian", where, min_ndim=2, copy=False, check_finite=False)
         if jac.shape[-2] == 0 or jac.shape[-1] == 0:
             raise ValueError(f"{where}: `jacobian` must have M >= 1 rows and d >= 1 columns, got shape {jac.shape}")
         q = jac @ np.swapaxes(jac, -1, -2)
         # J is finite iff every diag(Q) = ||J_m||^2 is (NaN/inf propagate); an overflowing but finite J
-        # fails only the cheap test, and the full check then passes it on as before.
+        # fails only the cheap test, passes the full check, and is handled below (gram_overflow).
         if not np.isfinite(np.diagonal(q, axis1=-2, axis2=-1)).all():
             check_finite_array(jac, "jacobian", where)
+            gram_overflow = True
     else:
         q, out_dtype = as_real_array(gram, "gram", where, min_ndim=2)
         q = check_gram(q, where)
@@ -167,6 +177,8 @@ def solve_min_norm(
     batch_shape = q.shape[:-2]
     qb = q.reshape((-1, m, m))
     bsz = qb.shape[0]
+    # finite J whose Gram J J^T overflows float64: no certificate can be computed for these problems
+    overflow = ~np.isfinite(qb).all(axis=(-2, -1)) if gram_overflow else None
 
     name = pick_method(m, bsz) if method == "auto" else method
     if method == "closed_form" and m != 2:
@@ -179,9 +191,11 @@ def solve_min_norm(
         s = np.empty(0)
     elif m == 1:
         lam, iters, conv = np.ones((bsz, 1)), np.ones(bsz, dtype=np.int64), np.ones(bsz, dtype=bool)
-        s = np.ones(bsz)
+        s = np.ones(bsz)  # lambda = [1]: both certificates are exactly 0 whatever the scale
     else:
         qn, s = folded_gram(qb, beta, p)
+        if overflow is not None:  # solved as J = 0 so no kernel sees inf; the post-check marks them NUMERICAL
+            qn[overflow] = 0.0
         lam, iters, conv = _KERNELS[name](qn, p, tol=tol, max_iter=max_iter)
         if name == "enumeration":  # certified fallback for near-singular supports
             kkt, _ = certificates(qb, lam, beta, p, s)
@@ -190,8 +204,6 @@ def solve_min_norm(
                 lam[bad], it2, conv[bad] = solvers.solve_active_set(qn[bad], p)
                 iters[bad] += it2
             del kkt
-    if bsz and m == 1:
-        s = np.maximum(np.abs(qb[:, 0, 0]) + beta, 1.0)
 
     # Post-check: feasibility repair within round-off, then certificates recomputed in float64.
     lam, infeasible = repair_feasibility(lam, p)
@@ -203,6 +215,9 @@ def solve_min_norm(
     codes = status_codes(conv, cert_ok & ~infeasible)
     worst = _STATUS_BY_CODE[int(codes.max(initial=0))]
     message = _message(worst, name, codes, cert, infeasible, tol)
+    if overflow is not None and overflow.any():
+        message += (f"; {int(overflow.sum())} of {bsz} have a Gram matrix J J^T that overflows float64 "
+                    f"(max |J| = {float(np.abs(jac).max()):.3g}): rescale the objectives")
 
     norm_sq = np.maximum((lam * ql).sum(axis=-1), 0.0)
     value = 0.5 * norm_sq

@@ -6,6 +6,8 @@ import functools
 
 import numpy as np
 
+from ._validate import check_finite_array
+
 
 def project_simplex(v) -> np.ndarray:
     """Project ``v`` onto ``{x : x >= 0, sum x = 1}`` along the last axis (batched, exact).
@@ -22,8 +24,7 @@ def project_simplex(v) -> np.ndarray:
         raise TypeError(f"project_simplex: `v` must be real, got dtype {v.dtype}")
     out_dtype = v.dtype if np.issubdtype(v.dtype, np.floating) else np.float64
     x = v.astype(np.float64)
-    if not np.all(np.isfinite(x)):
-        raise ValueError("project_simplex: `v` has non-finite entries")
+    check_finite_array(x, "v", "project_simplex")
     return _project_simplex(x).astype(out_dtype, copy=False)
 
 

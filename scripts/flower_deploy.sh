@@ -21,8 +21,8 @@ while getopts "n:r:t:o:c:h" opt; do
     t) TIMEOUT="$OPTARG" ;;
     o) OUT_DIR="$OPTARG" ;;
     c) EXTRA_CONFIG="$OPTARG" ;;
-    h) sed -n '2,11p' "$0"; exit 0 ;;
-    *) sed -n '2,11p' "$0" >&2; exit 2 ;;
+    h) sed -n '2,9p' "$0"; exit 0 ;;
+    *) sed -n '2,9p' "$0" >&2; exit 2 ;;
   esac
 done
 [[ "$NUM_NODES" =~ ^[1-9][0-9]*$ ]] || { echo "flower_deploy: -n must be an integer >= 1, got '$NUM_NODES'" >&2; exit 2; }

@@ -157,6 +157,7 @@ def beta_story(*, betas=(0.0, 1e-2, 1e-1, 1.0, 10.0, 1e2, 1e3, 1e4), fp_betas=(0
     big = fp_betas > 0
     b3 = np.array([th.bound_b3(th.BoundConstants(L=c.L, L_phi=c.L_phi, C=c.C, zeta=c.zeta, sigma=0.0, M=2, beta=float(b),
                                                  eta=gamma, eta_g=1.0, K=1, T=10**15, delta=c.delta)).value for b in fp_betas])
+    checks.append(check_at_least("fixed point reached (homogeneous control, beta = 0)", float(conv_h), 1.0))
     checks += [
         check_nonincreasing("D_lambda (mean over clients and rounds) non-increasing in beta", d_lam),
         check_at_least("phi_inf(beta = 0) / phi(x_0) bounded away from 0 under heterogeneity", phi_inf[0] / phi0, BIAS_MIN_RELATIVE),

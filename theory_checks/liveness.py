@@ -9,7 +9,7 @@ import numpy as np
 from firm_core import theory as th
 
 from .cells import CellSpec, chain_checks, run_cell
-from .checks import CheckResult, check_bound, check_lemma0a, check_lemma0b, check_lemma1, check_nonincreasing, check_slope, check_weights_distance, gram
+from .checks import CheckResult, check_bound, check_lemma0a, check_lemma0b, check_lemma0c, check_lemma1, check_nonincreasing, check_slope, check_weights_distance, gram
 from .problem_constants import make_quadratics, problem_constants
 from .trace import run_traced
 
@@ -48,6 +48,7 @@ def liveness_checks() -> list[CheckResult]:
     # perturbed lambdas
     out.append(_flagged("a perturbed lambda_bar (Lemma 0(a))", check_lemma0a(tr.jac_server, _perturb(tr.lam_server), beta, p)))
     out.append(_flagged("a perturbed lambda (Lemma 0(b))", check_lemma0b(tr.jac_used, _perturb(tr.lam), beta, p)))
+    out.append(_flagged("a perturbed lambda_bar (Lemma 0(c))", check_lemma0c(tr.jac_server, _perturb(tr.lam_server), tr.lam_mgda, beta, p)))
     qc = gram(tr.jac_used)
     qs = np.broadcast_to(gram(tr.jac_server[:-1])[:, None, None], qc.shape)
     ls = np.broadcast_to(tr.lam_server[:-1, None, None], tr.lam.shape)

@@ -82,6 +82,7 @@ def flower(engine, clients, rounds, algorithm, local_steps, lr, beta, server_lr,
         settings = _settings(clients, rounds, algorithm, local_steps, lr, beta, server_lr, participation, seed, noise_std,
                              heterogeneity, dim, objectives, timeout, out, absolute(checkpoint), absolute(resume), dp,
                              noise_multiplier, clipping_norm)
+        settings.algorithm.check_problem(settings.build_problem())  # fail here, not inside a started run
     except (TypeError, ValueError) as exc:
         raise click.BadParameter(str(exc)) from None
     start = time.perf_counter()

@@ -12,7 +12,8 @@ does it the controlled way, on loopback only:
    with ``FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1``;
 4. poll ``flwr ls firm --run-id ID --format json`` until the status is ``finished:*``; success is
    ``finished:completed`` (the exit code of ``flwr run`` says nothing about the run);
-5. stop the SuperLink's whole process group (SIGTERM, then SIGKILL) whatever happened.
+5. stop the SuperLink's whole process group (SIGTERM, then SIGKILL) whatever happened, and delete
+   the temp ``FLWR_HOME`` it made (the SuperLink log, next to it, stays).
 
 ``scripts/flower_deploy.sh`` does the same with a non-simulation SuperLink plus N SuperNodes.
 """
@@ -183,18 +184,20 @@ def run_app(
     simulation: bool = True,
 ) -> RunOutcome:
     """Run the app in Flower's simulation engine via ``flwr run`` (see the module docstring).
-    ``work_dir``: the FLWR_HOME to use (default: a fresh temp dir); ``progress``: a tqdm status bar;
+    ``work_dir``: the FLWR_HOME to use, kept afterwards (default: ``flwr-home`` in a fresh temp dir,
+    removed on return; only the SuperLink log named in the outcome stays there); ``progress``: a tqdm status bar;
     ``simulation=False`` starts a plain SuperLink instead (no ClientApps run unless SuperNodes
     connect to it: ``scripts/flower_deploy.sh`` starts them; on its own this only exercises the
     ServerApp, e.g. to see a failing run reported by ``flwr ls``)."""
     if isinstance(num_supernodes, bool) or not isinstance(num_supernodes, int) or num_supernodes < 1:
         raise ValueError(f"run_app: `num_supernodes` must be an integer >= 1, got {num_supernodes!r}")
     own_tmp = work_dir is None
-    home = Path(tempfile.mkdtemp(prefix="firm-flwr-")) if own_tmp else Path(work_dir)
+    root = Path(tempfile.mkdtemp(prefix="firm-flwr-")) if own_tmp else Path(work_dir)
+    home = root / "flwr-home" if own_tmp else root
     port = free_loopback_port()
     write_flower_home(home, port)
     env = flower_env(home)
-    log_path = home / "superlink.log"
+    log_path = root / "superlink.log"
     with open(log_path, "w", encoding="utf-8") as log:
         superlink = subprocess.Popen(
             [_bin("flower-superlink"), "--insecure", *(["--simulation"] if simulation else []), "--host", LOOPBACK,
@@ -237,3 +240,5 @@ def run_app(
             time.sleep(POLL_INTERVAL)
     finally:
         stop_process_group(superlink)
+        if own_tmp:  # Flower's state database, apps and sources (MBs per run); the log stays
+            shutil.rmtree(home, ignore_errors=True)

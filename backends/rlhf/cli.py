@@ -57,7 +57,7 @@ def _preference(text):
 @click.option("--sweep/--no-sweep", default=True, show_default=True,
               help="Also run a small preference sweep for the Pareto plot.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--threads", type=int, default=1, show_default=True,
+@click.option("--threads", type=click.IntRange(1), default=1, show_default=True,
               help="torch CPU threads (1 is fastest for the tiny model on a shared machine).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUT,
               show_default=True)
@@ -98,6 +98,8 @@ def rlhf(model, rewards, reward_models, algorithm, beta, beta_absolute, preferen
         fed = FederatedConfig(num_clients=clients, rounds=rounds, local_steps=local_steps,
                               heterogeneity=heterogeneity, seed=seed, eval_samples=eval_samples)
         lora = LoraSpec(r=lora_r)
+        if len(set(sources)) != len(sources):
+            raise ValueError(f"--reward / --reward-model name an objective twice: {sources}")
         if cfg.preference is not None and len(cfg.preference) != len(sources):
             raise ValueError(f"--preference has {len(cfg.preference)} weights for {len(sources)} objectives")
     except ValueError as exc:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from firm_core.federated.metrics import lambda_disagreement  # D_lambda = mean_i ||lambda_i - lambda_bar||^2
 from firm_core.federated.server import aggregate
 
 from ._imports import require_llm_stack
@@ -85,12 +86,6 @@ class FederatedResult:
                         "uplink_bytes": r.uplink_bytes, "downlink_bytes": r.downlink_bytes,
                         "skipped_steps": r.skipped_steps, "seconds": r.seconds} for r in self.rounds],
         }
-
-
-def lambda_disagreement(weights: np.ndarray) -> float:
-    """D_lambda = mean_i ||lambda_i - lambda_bar||^2 over the rows of ``weights`` (N, M)."""
-    w = np.asarray(weights, dtype=np.float64)
-    return float(np.mean(np.sum((w - w.mean(axis=0)) ** 2, axis=1)))
 
 
 def run_federated(model, tokenizer, rewards, cfg: RLHFConfig, fed: FederatedConfig, init_state: dict | None = None,

@@ -171,10 +171,13 @@ def _build(spec: TinyModelSpec, root: Path, target: Path, progress: bool) -> Non
     model = build_model(spec, tokenizer)
     losses = pretrain(model, tokenizer, spec, progress=progress)
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=".building-"))
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    (tmp / "pretrain.json").write_text(json.dumps({"spec": asdict(spec), "losses": losses}))
     try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "pretrain.json").write_text(json.dumps({"spec": asdict(spec), "losses": losses}))
         tmp.rename(target)  # atomic
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as exc:
+        raise OSError(f"could not store the tiny model in {target} ({exc}); "
+                      "if that folder is left from an interrupted build, delete it and retry") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone already when the rename succeeded

@@ -91,10 +91,7 @@ def plot_stationarity(
     title: str = r"Pareto stationarity $\phi(x_t)=\min_{\lambda\in\Delta}\ \|J(x_t)^{\top}\lambda\|^2$",
 ) -> Path:
     """phi(x_t) = min_{lambda in simplex} ||J(x_t)^T lambda||^2 per round, log scale."""
-    fig, ax = plt.subplots(figsize=FIGSIZE)
-    draw_log_curves(ax, curves, r"$\phi(x_t)$  (log scale)")
-    ax.set_title(title)
-    return _save(fig, path)
+    return _plot_log_curves(curves, path, r"$\phi(x_t)$  (log scale)", title)
 
 
 def plot_disagreement(
@@ -102,8 +99,13 @@ def plot_disagreement(
     title: str = r"Client disagreement $D_\lambda=\mathrm{mean}_i\ \|\lambda_i-\bar{\lambda}\|^2$",
 ) -> Path:
     """D_lambda = mean_i ||lambda_i - lambda_bar||^2 per round, log scale."""
+    return _plot_log_curves(curves, path, r"$D_\lambda$  (log scale)", title)
+
+
+def _plot_log_curves(curves: Mapping[str, np.ndarray], path, ylabel: str, title: str) -> Path:
+    """One figure of :func:`draw_log_curves` with this y label and title, saved to ``path``."""
     fig, ax = plt.subplots(figsize=FIGSIZE)
-    draw_log_curves(ax, curves, r"$D_\lambda$  (log scale)")
+    draw_log_curves(ax, curves, ylabel)
     ax.set_title(title)
     return _save(fig, path)
 

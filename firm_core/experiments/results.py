@@ -14,33 +14,17 @@ JSON is strict: NaN is written as null (History.from_dict reads it back as NaN).
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 
 import numpy as np
 
+from ..federated.history import json_safe
+
 FORMAT = "firm-run"
 VERSION = 1
 METRICS_FILE = "metrics.json"
 STATUSES = ("pending", "done", "failed")
-
-
-def json_safe(obj):
-    """Plain-JSON copy of ``obj``: NaN/inf -> None, numpy scalars and arrays -> Python, tuples -> lists."""
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return json_safe(obj.tolist())
-    if isinstance(obj, np.bool_ | bool):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        return float(obj) if math.isfinite(obj) else None
-    return obj
 
 
 def write_json(path, data) -> Path:

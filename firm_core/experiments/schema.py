@@ -93,28 +93,14 @@ def check_int(value, path: str, *, minimum: int | None = None, maximum: int | No
     return value
 
 
-def check_float(
-    value, path: str, *, minimum: float | None = None, maximum: float | None = None, strict_minimum: bool = False
-) -> float:
+def check_float(value, path: str) -> float:
+    """A finite real number (not a bool)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ConfigError(path, f"must be a number, got {show(value)} of type {type(value).__name__}")
     out = float(value)
     if not math.isfinite(out):
         raise ConfigError(path, f"must be finite, got {value}")
-    if minimum is not None:
-        if strict_minimum and out <= minimum:
-            raise ConfigError(path, f"must be > {minimum:g}, got {value}")
-        if not strict_minimum and out < minimum:
-            raise ConfigError(path, f"must be >= {minimum:g}, got {value}")
-    if maximum is not None and out > maximum:
-        raise ConfigError(path, f"must be <= {maximum:g}, got {value}")
     return out
-
-
-def check_bool(value, path: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(path, f"must be true or false, got {show(value)} of type {type(value).__name__}")
-    return value
 
 
 def check_float_list(value, path: str, *, length: int | None = None) -> list[float]:

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 
+from ..problems._checks import simplex_lattice
 from . import results
 from .config import ExperimentConfig
 
@@ -40,13 +40,7 @@ def preference_grid(num_objectives: int, points: int) -> np.ndarray:
     if num_objectives == 2:
         s = np.linspace(1.0, 0.0, points)
         return np.stack([s, 1.0 - s], axis=1)
-    h = points - 1
-    grid = []
-    # stars and bars: choose M - 1 bar positions among h + M - 1 slots
-    for bars in combinations(range(h + num_objectives - 1), num_objectives - 1):
-        edges = (-1, *bars, h + num_objectives - 1)
-        grid.append([edges[j + 1] - edges[j] - 1 for j in range(num_objectives)])
-    return np.asarray(grid, dtype=np.float64)[::-1] / h
+    return simplex_lattice(num_objectives, points - 1)
 
 
 def default_reference(front: np.ndarray, margin: float = REFERENCE_MARGIN) -> np.ndarray:

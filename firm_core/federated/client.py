@@ -9,8 +9,9 @@ other clients share the batch, so a Flower ClientApp calling this with n = 1 rep
 engine (up to floating-point summation order, tested to 1e-12). To keep that true, ``method="auto"``
 is resolved from M alone (:func:`resolve_method`), not from the batch size.
 
-Faulty clients: a client whose oracle output is non-finite, or whose output has the wrong shape, is
-dropped (``valid[i] = False`` with a reason) and the others go on. When the batched oracle returns a
+Faulty clients: a client whose oracle output is non-finite, or whose output has the wrong shape, or
+whose local iterate becomes non-finite (the oracle is never called there), is dropped
+(``valid[i] = False`` with a reason) and the others go on. When the batched oracle returns a
 wrongly shaped array, the step is redone client by client from the same generator states, so the
 healthy clients get exactly the draws they would have got anyway.
 """
@@ -23,6 +24,7 @@ from typing import Literal
 
 import numpy as np
 
+from .._validate import check_positive_float, check_preference
 from ..min_norm import pick_method, solve_min_norm
 from ..result import SolverStatus
 
@@ -110,6 +112,13 @@ def checked_oracle(
     return full, ok, reasons
 
 
+def _check_steps_and_lr(local_steps, lr, where: str) -> tuple[int, float]:
+    """K: an integer >= 1; eta: a finite number > 0 (errors name the argument and the value)."""
+    if isinstance(local_steps, bool) or not isinstance(local_steps, int | np.integer) or local_steps < 1:
+        raise ValueError(f"{where}: `local_steps` must be an integer >= 1, got {local_steps!r}")
+    return int(local_steps), check_positive_float(lr, "lr", where)
+
+
 def local_update(
     problem,
     clients,
@@ -140,15 +149,10 @@ def local_update(
     rngs = list(rngs)
     if len(rngs) != n:
         raise ValueError(f"{where}: `rngs` must hold one generator per client ({n}), got {len(rngs)}")
-    if isinstance(local_steps, bool) or not isinstance(local_steps, int | np.integer) or local_steps < 1:
-        raise ValueError(f"{where}: `local_steps` must be an integer >= 1, got {local_steps!r}")
-    if not np.isfinite(lr) or lr <= 0:
-        raise ValueError(f"{where}: `lr` must be a finite number > 0, got {lr!r}")
+    local_steps, lr = _check_steps_and_lr(local_steps, lr, where)
     if mode not in LOCAL_MODES:
         raise ValueError(f"{where}: `mode` must be one of {LOCAL_MODES}, got {mode!r}")
-    p = np.full(m, 1.0 / m) if preference is None else np.asarray(preference, dtype=np.float64)
-    if p.shape != (m,):
-        raise ValueError(f"{where}: `preference` must have shape ({m},), got {p.shape}")
+    p = check_preference(preference, m, where)  # also in the modes that never call the solver
     lam_fixed = None
     if mode == "scalarized":
         lam_fixed = np.broadcast_to(p, (n, m))
@@ -172,6 +176,15 @@ def local_update(
             break
         everyone = active.size == n
         ya = y if everyone else y[active]
+        finite = np.isfinite(ya).all(axis=1)
+        if not finite.all():  # a diverged client leaves before the oracle is asked at a non-finite point
+            for j in np.flatnonzero(~finite):
+                valid[active[j]] = False
+                reasons[active[j]] = "non-finite local iterate"
+            active, ya = active[finite], ya[finite]
+            everyone = False
+            if active.size == 0:
+                break
         jac, ok, why = checked_oracle(
             problem.stochastic_jacobians,
             clients[active],
@@ -232,6 +245,7 @@ def per_objective_local_update(
     x = np.asarray(x, dtype=np.float64)
     if x.shape != (d,):
         raise ValueError(f"per_objective_local_update: `x` must have shape ({d},), got {x.shape}")
+    local_steps, lr = _check_steps_and_lr(local_steps, lr, "per_objective_local_update")
     if stochastic and (rngs is None or len(rngs) != n):
         raise ValueError(f"per_objective_local_update: `rngs` must hold one generator per client ({n})")
     rep_clients = np.repeat(clients, m)
@@ -246,6 +260,12 @@ def per_objective_local_update(
     reasons: list[str | None] = [None] * n
     active = np.arange(n * m)  # trajectory ids (client j's are j*m .. j*m+m-1)
     for k in range(local_steps):
+        finite = np.isfinite(y[active]).all(axis=1)
+        if not finite.all():  # a diverged trajectory drops its client before the oracle sees it
+            for c in np.unique(active[~finite] // m):
+                valid[c] = False
+                reasons[c] = reasons[c] or "non-finite local iterate"
+            active = active[valid[active // m]]
         if active.size == 0:
             break
         jac, ok, why = checked_oracle(

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from .algorithms import FederatedState, make_algorithm
 from .config import AlgorithmConfig, RunConfig
-from .history import History, _strict
+from .history import History, json_safe
 from .metrics import evaluate_point
 
 STATE_FILE = "state.npz"
@@ -125,7 +125,7 @@ def save_checkpoint(directory, state: FederatedState, history: History, algorith
     }
     fd, tmp = tempfile.mkstemp(dir=path, suffix=".json")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(_strict(payload), fh, allow_nan=False)
+        json.dump(json_safe(payload), fh, allow_nan=False)
     os.replace(tmp, path / CHECKPOINT_FILE)
 
 
@@ -156,7 +156,7 @@ def load_checkpoint(directory, algorithm_config: AlgorithmConfig | None = None, 
     history = History.from_dict(payload["history"])
     if problem is not None:
         saved_problem = history.metadata.get("problem")
-        given = json.loads(json.dumps(_strict(problem.describe())))
+        given = json.loads(json.dumps(json_safe(problem.describe())))
         if saved_problem is not None and saved_problem != given:
             diff = sorted(k for k in set(saved_problem) | set(given) if saved_problem.get(k) != given.get(k))
             raise ValueError(f"load_checkpoint: the checkpoint was written for another problem; differing fields {diff}")

@@ -5,7 +5,7 @@ dist_pareto(x_t), all from full gradients of the global objective) and what happ
 (D_lambda, D_x, communication, wall time, participants, dropped clients). So ``series("phi")`` is
 phi(x_0), ..., phi(x_{T-1}); the metrics of the final iterate x_T are in ``final``.
 
-JSON is strict (no NaN literals): NaN floats are written as null and read back as NaN.
+JSON is strict (no NaN literals): NaN and inf floats are written as null and read back as NaN.
 """
 
 from __future__ import annotations
@@ -200,7 +200,7 @@ class History:
 
     def to_json(self, path: str | os.PathLike) -> None:
         with open(path, "w", encoding="utf-8") as fh:
-            json.dump(_strict(self.to_dict()), fh, allow_nan=False, indent=1)
+            json.dump(json_safe(self.to_dict()), fh, allow_nan=False, indent=1)
             fh.write("\n")
 
     @classmethod
@@ -276,18 +276,21 @@ def _nan_if_none(v) -> float:
     return float("nan") if v is None else float(v)
 
 
-def _strict(obj):
-    """Replace NaN floats by None (JSON null), recursively; numpy scalars to Python."""
+def json_safe(obj):
+    """Plain-JSON copy of ``obj``: NaN/inf -> None, numpy scalars and arrays -> Python, tuples -> lists
+    (a diverged run's inf metrics must not make the history or its checkpoint unwritable)."""
     if isinstance(obj, dict):
-        return {k: _strict(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_strict(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _strict(obj.tolist())
+        return json_safe(obj.tolist())
+    if isinstance(obj, np.bool_ | bool):
+        return bool(obj)
     if isinstance(obj, np.integer):
         return int(obj)
     if isinstance(obj, float | np.floating):
-        return None if math.isnan(obj) else float(obj)
+        return float(obj) if math.isfinite(obj) else None
     return obj
 
 

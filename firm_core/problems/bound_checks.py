@@ -65,13 +65,14 @@ def empirical_constants(problem: Problem, radius: float, center=None, num_points
 
 
 def verify_upper_bounds(claimed: dict[str, float], empirical: EmpiricalConstants) -> None:
-    """Raise BoundViolation naming each claimed constant (keys among L, C, zeta) below its empirical value."""
+    """Raise BoundViolation naming each claimed constant (keys among L, C, zeta) below its empirical value
+    (or NaN: a claim that cannot be compared is not verified)."""
     bad = []
     for key, value in claimed.items():
         if key not in EmpiricalConstants._fields:
             raise ValueError(f"verify_upper_bounds: unknown constant {key!r}; valid: {EmpiricalConstants._fields}")
         seen = getattr(empirical, key)
-        if value < seen * (1.0 - BOUND_CHECK_RTOL):
+        if not value >= seen * (1.0 - BOUND_CHECK_RTOL):  # a NaN claim (or NaN attained value) fails too
             bad.append(f"{key} = {value:.6g} < attained {seen:.6g}")
     if bad:
         raise BoundViolation("claimed upper bounds violated: " + "; ".join(bad))

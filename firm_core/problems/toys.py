@@ -121,9 +121,13 @@ class _SegmentToy(TiltedToy):
     """Shared geometry of VLMOP and Fonseca-Fleming: centers a_1 = 1/sqrt(d) 1 and a_2 = -a_1; the
     Pareto set is the segment [a_2, a_1]; its point with parameter w is w_1 a_1 + w_2 a_2."""
 
-    def _init_geometry(self):
+    registry_name: str  # the problem's name in reports: "<registry_name>(N=..., d=..., h=...)"
+
+    def __init__(self, num_clients=10, dim=10, heterogeneity=0.5, noise_std=0.0, seed=0, client_weights=None, x0=None):
+        super().__init__(num_clients, dim, heterogeneity, noise_std, seed, client_weights, x0, type(self).__name__)
         self._a = np.stack([np.ones(self.dim), -np.ones(self.dim)]) / np.sqrt(self.dim)  # (2, d)
         self._x_ref = np.zeros(self.dim)
+        self.name = f"{self.registry_name}(N={self.num_clients}, d={self.dim}, h={self.heterogeneity:g})"
 
     def _set_points(self, w):
         return w @ self._a
@@ -144,10 +148,7 @@ class VLMOP(_SegmentToy):
 
     source = "VLMOP2-style convex pair (Van Veldhuizen & Lamont 1999; quadratic variant as in Lin et al. 2019, Pareto MTL)"
 
-    def __init__(self, num_clients=10, dim=10, heterogeneity=0.5, noise_std=0.0, seed=0, client_weights=None, x0=None):
-        super().__init__(num_clients, dim, heterogeneity, noise_std, seed, client_weights, x0, "VLMOP")
-        self._init_geometry()
-        self.name = f"vlmop(N={self.num_clients}, d={self.dim}, h={self.heterogeneity:g})"
+    registry_name = "vlmop"
 
     def _global_values(self, x):
         diff = x[:, None, :] - self._a[None]
@@ -169,10 +170,7 @@ class FonsecaFleming(_SegmentToy):
 
     source = "Fonseca & Fleming 1995, 'An overview of evolutionary algorithms in multiobjective optimization'"
 
-    def __init__(self, num_clients=10, dim=10, heterogeneity=0.5, noise_std=0.0, seed=0, client_weights=None, x0=None):
-        super().__init__(num_clients, dim, heterogeneity, noise_std, seed, client_weights, x0, "FonsecaFleming")
-        self._init_geometry()
-        self.name = f"fonseca_fleming(N={self.num_clients}, d={self.dim}, h={self.heterogeneity:g})"
+    registry_name = "fonseca_fleming"
 
     def _global_values(self, x):
         diff = x[:, None, :] - self._a[None]

@@ -69,7 +69,11 @@ def _closed_form_candidates(qt: np.ndarray, sup: np.ndarray, feas_tol: float):
     return lam_s.transpose(1, 0, 2), vals.T, ok.T
 
 
-def solve_enumeration(qn: np.ndarray, p: np.ndarray, *, feas_tol: float = 1e-13, **_):
+#: A support's candidate counts as feasible when its smallest weight is >= -FEASIBILITY_TOL (normalized Q).
+FEASIBILITY_TOL = 1e-13
+
+
+def solve_enumeration(qn: np.ndarray, p: np.ndarray, *, feas_tol: float = FEASIBILITY_TOL, **_):
     """Solve the KKT system on every support S and keep the feasible candidate of least value.
 
     On S the minimizer of 0.5 l^T Q l over {1^T l = 1} solves [[Q_SS, 1], [1^T, 0]] [l; -nu] = [0; 1].

@@ -6,6 +6,8 @@ import numbers
 
 import numpy as np
 
+from ..tolerances import PREFERENCE_SUM_TOL
+
 
 def real(x, name: str, where: str, *, minimum: float | None = 0.0, strict: bool = False, allow_inf: bool = False) -> float:
     """A real number (finite unless ``allow_inf``) that is >= ``minimum`` (> when ``strict``)."""
@@ -37,7 +39,7 @@ def preference(p, m: int | None, where: str) -> np.ndarray:
     if arr.ndim != 1 or arr.size == 0 or (m is not None and arr.size != m):
         want = f"({m},)" if m is not None else "(M,)"
         raise ValueError(f"{where}: `preference` must have shape {want}, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0) or abs(arr.sum() - 1.0) > 1e-9:
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0) or abs(arr.sum() - 1.0) > PREFERENCE_SUM_TOL:
         raise ValueError(f"{where}: `preference` must be a probability vector (entries >= 0, sum 1), got {arr.tolist()}")
     return arr
 
@@ -47,6 +49,14 @@ def safe_ratio(num: float, beta: float) -> float:
     if num == 0.0:
         return 0.0
     return np.inf if beta == 0.0 else num / beta
+
+
+def safe_ratio_array(num, beta: float) -> np.ndarray:
+    """:func:`safe_ratio` elementwise: num / beta with 0 / 0 = 0 and x / 0 = inf for x > 0."""
+    num = np.asarray(num, dtype=np.float64)
+    if beta > 0:
+        return num / beta
+    return np.where(num > 0, np.inf, 0.0)
 
 
 def nonneg_array(x, name: str, where: str) -> np.ndarray:

@@ -32,14 +32,6 @@ B3_GRID_LOW = 1e-8
 B3_RHO_SLACK = 1e-9
 
 
-def _ratio(num: np.ndarray, beta: float) -> np.ndarray:
-    """num / beta elementwise with 0/0 = 0 and x/0 = inf (x > 0)."""
-    num = np.asarray(num, dtype=np.float64)
-    if beta > 0:
-        return num / beta
-    return np.where(num > 0, np.inf, 0.0)
-
-
 @dataclass(frozen=True)
 class FederatedTerms:
     """The ingredients of B1/B2/B3 (arrays have one entry per local step k = 0..K-1).
@@ -88,12 +80,12 @@ def federated_terms(consts: BoundConstants) -> FederatedTerms:
     k = np.arange(c.K, dtype=np.float64)
     D = c.L * c.eta * k * c_sigma
     P = 2.0 * rm * C * (zeta + D) + (M + rm) * C * sigma + M * sigma**2
-    ell = np.minimum(SIMPLEX_DIAMETER, _ratio(P, beta))
+    ell = np.minimum(SIMPLEX_DIAMETER, _checks.safe_ratio_array(P, beta))
     if sigma == 0.0:
         r = ell.copy()
         e_n = 0.0
     else:
-        q_k = np.minimum(SIMPLEX_DIAMETER, _ratio(2.0 * rm * C * (zeta + D), beta))
+        q_k = np.minimum(SIMPLEX_DIAMETER, _checks.safe_ratio_array(2.0 * rm * C * (zeta + D), beta))
         if beta > 0:
             q_n = np.sqrt(min(2.0, 2.0 * (rm + 1.0) ** 2 * C**2 * M * sigma**2 / beta**2 + 2.0 * M * sigma**2 / beta))
             e_n_reg = M * sigma**2 * ((rm + 1.0) * C**2 / beta + 2.0**0.25 * C / np.sqrt(beta))

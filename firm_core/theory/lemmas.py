@@ -70,10 +70,7 @@ def lemma1_bound(gram, gram_prime, weights_prime, beta: float, *, projected: boo
     v = np.einsum("...ij,...j->...i", q - qp, lam)
     if projected:
         v = v - v.mean(axis=-1, keepdims=True)
-    num = np.linalg.norm(v, axis=-1)
-    if beta > 0:
-        return num / beta
-    return np.where(num > 0, np.inf, 0.0)
+    return _checks.safe_ratio_array(np.linalg.norm(v, axis=-1), beta)
 
 
 def lemma1_jacobian_bound(M: int, C: float, D: float, beta: float) -> float:
@@ -99,9 +96,7 @@ def lemma2_client_server_bound(M: int, C: float, zeta: float, L: float, drift, d
     drift = _checks.nonneg_array(drift, "drift", w)
     d_bar_norm = _checks.nonneg_array(d_bar_norm, "d_bar_norm", w)
     num = np.sqrt(M) * (zeta + L * drift) * (C + d_bar_norm)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(num > 0, num / beta if beta > 0 else np.inf, 0.0)
-    out = np.minimum(SIMPLEX_DIAMETER, out)
+    out = np.minimum(SIMPLEX_DIAMETER, _checks.safe_ratio_array(num, beta))
     return float(out) if out.ndim == 0 else out
 
 
@@ -144,6 +139,4 @@ def lemma2_noise_bound(M: int, C: float, noise_norm, beta: float) -> np.ndarray:
     if not np.all(np.isfinite(s)) or np.any(s < 0):
         raise ValueError(f"{w}: `noise_norm` must be finite and >= 0, got {noise_norm!r}")
     num = (np.sqrt(M) + 1.0) * C * s + s**2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(num > 0, num / beta if beta > 0 else np.inf, 0.0)
-    return np.minimum(SIMPLEX_DIAMETER, out)
+    return np.minimum(SIMPLEX_DIAMETER, _checks.safe_ratio_array(num, beta))

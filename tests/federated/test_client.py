@@ -11,6 +11,7 @@ from firm_core.federated import (
     resolve_method,
     sketch_floats,
 )
+from firm_core.min_norm import pick_method
 from tests.federated._problems import FaultyProblem, mgda_weight_m2, random_scalar_quadratic
 
 #: Batched vs one-at-a-time: identical math, only summation order may differ.
@@ -128,6 +129,7 @@ def test_diverging_client_is_dropped():
         (dict(mode="fixed_lambda"), "`fixed_lambda`"),
         (dict(mode="fixed_lambda", fixed_lambda=[0.2, 0.3, 0.5]), "`fixed_lambda`"),
         (dict(preference=[1.0]), "`preference`"),
+        (dict(mode="scalarized", preference=[2.0, -1.0]), "`preference`.*probability vector"),
     ],
 )
 def test_local_update_rejects_bad_arguments(kwargs, match):
@@ -139,11 +141,25 @@ def test_local_update_rejects_bad_arguments(kwargs, match):
         local_update(prob, [0, 1], prob.initial_point(), client_rngs(0, 0, [0]), local_steps=1, lr=0.1)
     with pytest.raises(ValueError, match="`x`"):
         local_update(prob, [0], np.zeros(7), client_rngs(0, 0, [0]), local_steps=1, lr=0.1)
+    with pytest.raises(TypeError, match="`lr`.*'0.1'"):
+        local_update(prob, [0], prob.initial_point(), client_rngs(0, 0, [0]), local_steps=1, lr="0.1")
+
+
+@pytest.mark.parametrize(
+    "kwargs, match", [(dict(local_steps=0), "`local_steps`"), (dict(lr=0.0), "`lr`"), (dict(lr=float("nan")), "`lr`")]
+)
+def test_per_objective_update_rejects_bad_arguments(kwargs, match):
+    prob = random_scalar_quadratic(num_clients=2)
+    args = dict(local_steps=1, lr=0.1, stochastic=False) | kwargs
+    with pytest.raises(ValueError, match=match):
+        per_objective_local_update(prob, [0], prob.initial_point(), None, **args)
 
 
 def test_auto_method_does_not_depend_on_batch_size():
     assert resolve_method("auto", 2) == "closed_form"
-    assert resolve_method("auto", 5) == resolve_method("auto", 5)
+    for m in range(3, 11):  # always the batch choice, even for one client (where plain auto differs)
+        assert resolve_method("auto", m) == pick_method(m, 2)
+    assert resolve_method("auto", 5) == "enumeration" != pick_method(5, 1)
     assert resolve_method("active_set", 3) == "active_set"
 
 

@@ -271,3 +271,38 @@ def test_every_algorithm_reaches_pareto_stationarity_on_identical_clients(name):
     hist = run(prob, cfg, RunConfig(rounds=CONVERGENCE_ROUNDS, eval_every=100), progress=False)
     assert hist.final_point["phi"] < CONVERGED_PHI < hist.series("phi")[0]
     assert hist.final_point["dist_pareto"] < CONVERGED_DIST < hist.series("dist_pareto")[0]
+
+
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_diverging_clients_are_dropped_not_fatal(name, tmp_path):
+    """A step size that overflows every local iterate within the round: the problem's oracle (which
+    refuses non-finite points) is never called at one; the clients are dropped, the round skipped,
+    and the run, its checkpoint and its history stay intact."""
+    from firm_core.problems import HeterogeneousQuadratics
+
+    prob = HeterogeneousQuadratics(num_clients=3, num_objectives=2, dim=3, seed=0)
+    cfg = AlgorithmConfig(name=name, local_steps=8, lr=1e60)
+    with warnings.catch_warnings(record=True) as caught, np.errstate(over="ignore", invalid="ignore"):
+        warnings.simplefilter("always")
+        hist = run(prob, cfg, RunConfig(rounds=2), progress=False, checkpoint_dir=tmp_path)
+    assert hist.series("skipped").all()
+    for rec in hist.records:
+        assert {(d["client"], d["reason"]) for d in rec.dropped} == {(i, "non-finite local iterate") for i in range(3)}
+    assert any(issubclass(w.category, RoundSkippedWarning) for w in caught)
+    np.testing.assert_array_equal(hist.final_x, prob.initial_point())
+    state, saved = load_checkpoint(tmp_path)
+    assert state.round == 2 and len(saved) == 2
+
+
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_single_objective_runs_as_fedavg(name):
+    """M = 1: every algorithm is FedAvg on the one objective (lambda = 1); no client is dropped."""
+    from firm_core.problems import HeterogeneousQuadratics
+
+    prob = HeterogeneousQuadratics(num_clients=4, num_objectives=1, dim=5, heterogeneity=0.5, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ClientDroppedWarning)
+        hist = run(prob, _cfg(name), RunConfig(rounds=5), progress=False)
+        ref = run(prob, _cfg("fedavg_ls"), RunConfig(rounds=5), progress=False)
+    assert not any(r.dropped for r in hist.records)
+    np.testing.assert_allclose(hist.final_x, ref.final_x, rtol=0, atol=HAND_TOL)

@@ -110,3 +110,15 @@ def test_final_summary_totals():
     f = _history().final()
     assert f["phi"] == 0.01 and f["round"] == 3
     assert f["total_uplink_floats"] == 90 and f["skipped_rounds"] == 1 and f["dropped_clients"] == 1
+
+
+def test_json_writes_infinite_metrics_as_null(tmp_path):
+    """A diverged run's metrics overflow to inf: the history stays writable (strict JSON has no inf)."""
+    h = History()
+    h.append(_record(0, phi=float("inf")))
+    h.final_point = {"round": 1, "phi": float("inf"), "objectives": [float("inf"), 1.0], "dist_pareto": None, "x": [1e300]}
+    h.to_json(tmp_path / "h.json")
+    raw = json.loads((tmp_path / "h.json").read_text())
+    assert raw["records"][0]["phi"] is None and raw["final"]["objectives"] == [None, 1.0]
+    back = History.from_json(tmp_path / "h.json")
+    assert math.isnan(back.records[0].phi) and math.isnan(back.final()["phi"])

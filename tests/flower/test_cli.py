@@ -31,6 +31,13 @@ def test_firm_flower_inprocess_writes_history(tmp_path):
     assert len(json.loads((out / "history.json").read_text())["records"]) == 5
 
 
-def test_firm_flower_rejects_bad_values(tmp_path):
-    result = CliRunner().invoke(flower, ["--engine", "inprocess", "--lr", "-1", "--out", str(tmp_path)])
-    assert result.exit_code != 0 and "`lr`" in result.output
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--lr", "-1"], "`lr`"),
+    (["--participation", "9"], "`participation`"),  # needs the problem: S <= N
+    (["--noise-std", "-1"], "`noise_std`"),  # checked by the problem itself
+    (["--heterogeneity", "-1"], "`heterogeneity`"),
+])
+def test_firm_flower_rejects_bad_values(tmp_path, args, needle):
+    result = CliRunner().invoke(flower, ["--engine", "inprocess", "--clients", "3", *args, "--out", str(tmp_path)])
+    assert result.exit_code == 2 and needle in result.output, result.output
+    assert not (tmp_path / "history.json").exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -89,13 +90,17 @@ def test_deploy_script_runs_superlink_and_supernodes(tmp_path):
     np.testing.assert_allclose(history.final_x, engine.final_x, rtol=0, atol=EQUIVALENCE_ATOL)
 
 
-def test_a_failed_run_is_reported_by_flwr_ls_not_the_exit_code(tmp_path):
+def test_a_failed_run_is_reported_by_flwr_ls_not_the_exit_code(tmp_path, monkeypatch):
     """A ServerApp that fails (invalid run config) still makes `flwr run` exit 0; run_app reads
     `finished:failed` from `flwr ls`. Plain SuperLink, no SuperNodes, no Ray: the ServerApp fails
-    while reading its settings, before any ClientApp is needed."""
-    home = tmp_path / "flwr-home"
-    outcome = run_app(num_supernodes=1, run_config={"algorithm.lr": -1.0}, timeout=180, work_dir=home, simulation=False)
+    while reading its settings, before any ClientApp is needed. run_app's own temp dir (no
+    ``work_dir``) keeps only the SuperLink log afterwards."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    outcome = run_app(num_supernodes=1, run_config={"algorithm.lr": -1.0}, timeout=180, simulation=False)
     assert not outcome.ok
     assert outcome.status == "finished:failed", outcome
     assert "lr" in outcome.details, outcome.details  # the ServerApp's error reaches `flwr ls`
+    (home,) = tmp_path.glob("firm-flwr-*")
     assert _processes_using(str(home)) == []
+    assert [p.name for p in home.iterdir()] == ["superlink.log"] and outcome.superlink_log == home / "superlink.log"
+    assert "127.0.0.1" in outcome.superlink_log.read_text()

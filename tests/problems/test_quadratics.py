@@ -153,6 +153,8 @@ def test_checker_rejects_too_small_constants():
                            zeta=prob.heterogeneity_bound(radius, center)).items():
         with pytest.raises(BoundViolation, match=key):
             verify_upper_bounds({key: 0.5 * value}, emp)
+        with pytest.raises(BoundViolation, match=key):  # NaN compares False: it must not pass as a bound
+            verify_upper_bounds({key: float("nan")}, emp)
     with pytest.raises(ValueError, match="unknown constant 'G'"):
         verify_upper_bounds({"G": 1.0}, emp)
 

@@ -203,14 +203,16 @@ def test_frank_wolfe_face_optimum_is_slow_and_says_so():
     assert np.allclose(fc.solve_min_norm(jac).weights, [0.5, 0.5, 0.0], atol=1e-15)
 
 
+def vertex_kernel(qn, p, **_):
+    """A kernel that always claims convergence at the vertex e_1 (right only when e_1 is optimal)."""
+    b, m, _ = qn.shape
+    return np.tile(np.eye(m)[0], (b, 1)), np.ones(b, dtype=np.int64), np.ones(b, dtype=bool)
+
+
 def test_post_check_downgrades_a_wrong_claimed_answer(monkeypatch):
     """A kernel that claims convergence but returns a suboptimal lambda is caught: NUMERICAL."""
 
-    def wrong(qn, p, **_):
-        b, m, _ = qn.shape
-        return np.tile(np.eye(m)[0], (b, 1)), np.ones(b, dtype=np.int64), np.ones(b, dtype=bool)
-
-    monkeypatch.setitem(mn._KERNELS, "active_set", wrong)
+    monkeypatch.setitem(mn._KERNELS, "active_set", vertex_kernel)
     jac = np.array([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     res = fc.solve_min_norm(jac, method="active_set")
     assert res.status is fc.SolverStatus.NUMERICAL and not res.success
@@ -222,7 +224,7 @@ def test_post_check_downgrades_a_wrong_claimed_answer(monkeypatch):
     assert res.status is fc.SolverStatus.NUMERICAL and "1 of 2 failed" in res.message
 
 
-@pytest.mark.parametrize("bad", ["negative", "nan", "sum"])
+@pytest.mark.parametrize("bad", ["negative", "nan", "sum", "zero", "all_negative"])
 def test_post_check_flags_infeasible_kernel_output(monkeypatch, bad):
     def infeasible(qn, p, **_):
         b, m, _ = qn.shape
@@ -231,6 +233,10 @@ def test_post_check_flags_infeasible_kernel_output(monkeypatch, bad):
             lam[:, 0], lam[:, 1] = -0.1, lam[:, 1] + 0.1
         elif bad == "nan":
             lam[:, 0] = np.nan
+        elif bad == "zero":  # no positive weight left to renormalize
+            lam[:] = 0.0
+        elif bad == "all_negative":
+            lam[:] = -1.0
         else:
             lam *= 1.5
         return lam, np.ones(b, dtype=np.int64), np.ones(b, dtype=bool)
@@ -242,11 +248,7 @@ def test_post_check_flags_infeasible_kernel_output(monkeypatch, bad):
 
 
 def test_enumeration_falls_back_to_active_set_when_its_answer_fails(monkeypatch):
-    def wrong(qn, p, **_):
-        b, m, _ = qn.shape
-        return np.tile(np.eye(m)[0], (b, 1)), np.ones(b, dtype=np.int64), np.ones(b, dtype=bool)
-
-    monkeypatch.setitem(mn._KERNELS, "enumeration", wrong)
+    monkeypatch.setitem(mn._KERNELS, "enumeration", vertex_kernel)
     jac = np.array([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     res = fc.solve_min_norm(jac, method="enumeration")
     assert res.status is fc.SolverStatus.CONVERGED
@@ -267,3 +269,22 @@ def test_empty_batch():
         res = spec.solve(jacobian=np.zeros((0, 3, 4)))
         assert res.weights.shape == (0, 3) and res.direction.shape == (0, 4)
         assert res.status is fc.SolverStatus.CONVERGED
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=ids)
+def test_finite_jacobian_whose_gram_overflows_is_numerical_not_a_crash(spec):
+    """|J| ~ 1e200 is finite but J J^T overflows float64: every method returns a simplex point with
+    status NUMERICAL and a message saying why; a healthy problem in the same batch is unaffected."""
+    m = 2 if spec.name == "closed_form" else 3
+    huge = np.full((m, 3), 1e200)
+    huge[0] *= -1
+    healthy = np.eye(m, 3)
+    with np.errstate(over="ignore", invalid="ignore"):
+        res = spec.solve(jacobian=np.stack([huge, healthy]))
+    asserts.assert_on_simplex(res.weights)
+    assert res.statuses[0] is fc.SolverStatus.NUMERICAL and res.status is fc.SolverStatus.NUMERICAL
+    assert "1 of 2 have a Gram matrix J J^T that overflows float64" in res.message
+    alone = fc.solve_min_norm(healthy, method=res.method, tol=spec.tol, max_iter=spec.max_iter)  # auto: batch's pick
+    check_answer(spec, alone, healthy @ healthy.T, 0.0, np.full(m, 1.0 / m), jacobian=healthy)
+    assert res.statuses[1] is alone.status
+    np.testing.assert_allclose(res.weights[1], alone.weights, rtol=0, atol=asserts.FLOAT64_RTOL)

@@ -206,7 +206,7 @@ def test_inputs_are_not_modified():
     [
         (np.array(1.0), ValueError, "()"),
         (np.zeros((3, 0)), ValueError, "(3, 0)"),
-        (np.array([1.0, np.nan]), ValueError, "non-finite"),
+        (np.array([1.0, np.nan]), ValueError, "non-finite entries, e.g. nan at index (1,)"),
         (np.array([1 + 1j, 0]), TypeError, "complex"),
         (np.array(["a", "b"]), TypeError, "<U1"),
     ],

@@ -67,6 +67,7 @@ def test_lemma_checkers_accept_solutions_and_reject_perturbed_lambdas():
     p = tr.preference
     assert ck.check_lemma0a(tr.jac_server, tr.lam_server, 5.0, p).ok
     assert ck.check_lemma0b(tr.jac_used, tr.lam, 5.0, p).ok
+    assert ck.check_lemma0c(tr.jac_server, tr.lam_server, tr.lam_mgda, 5.0, p).ok
     qc = ck.gram(tr.jac_used)
     qs = np.broadcast_to(ck.gram(tr.jac_server[:-1])[:, None, None], qc.shape)
     ls = np.broadcast_to(tr.lam_server[:-1, None, None], tr.lam.shape)
@@ -76,6 +77,9 @@ def test_lemma_checkers_accept_solutions_and_reject_perturbed_lambdas():
     bad[:, 0] = np.clip(bad[:, 0] + 0.2, 0, 1)
     bad[:, 1] = 1 - bad[:, 0]
     assert not ck.check_lemma0a(tr.jac_server, bad, 5.0, p).ok
+    assert not ck.check_lemma0c(tr.jac_server, bad, tr.lam_mgda, 5.0, p).ok  # ||d||^2 above its upper bound
+    assert not ck.check_lemma0c(tr.jac_server, tr.lam_server, bad, 5.0, p).ok  # a wrong MGDA lambda*: phi too big
+    assert not ck.check_lemma0c(tr.jac_server, tr.lam_server, tr.lam_mgda, 0.01, p).ok  # beta too small for lambda
     bad_client = tr.lam.copy()
     bad_client[..., 0] = np.where(bad_client[..., 0] > 0.5, bad_client[..., 0] - 0.3, bad_client[..., 0] + 0.3)
     bad_client[..., 1] = 1 - bad_client[..., 0]

@@ -1,15 +1,13 @@
 """`firm check-theory --quick` end to end, its failure exit code, and the executed theory notebook."""
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import nbformat
 from click.testing import CliRunner
 from firm_core import theory as th
 from firm_core.cli import main
 
+from tests.notebooks._run import execute
 from theory_checks.report import PLOTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,22 +38,8 @@ def test_check_theory_exits_nonzero_on_a_violation(tmp_path, monkeypatch):
     assert "**FAIL**" in (tmp_path / "report.md").read_text()
 
 
-def _ensure_kernel():
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    try:
-        KernelSpecManager().get_kernel_spec("python3")
-    except NoSuchKernel:  # fresh clone / CI: install the venv's kernel spec into the venv prefix
-        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3"], check=True)
-
-
-def test_theory_notebook_executes(tmp_path):
-    from nbclient import NotebookClient
-
-    _ensure_kernel()
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    start = time.perf_counter()
-    NotebookClient(nb, timeout=NOTEBOOK_SECONDS, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
-    assert time.perf_counter() - start < NOTEBOOK_SECONDS
+def test_theory_notebook_executes():
+    nb, seconds = execute(NOTEBOOK, cell_timeout=NOTEBOOK_SECONDS)
+    assert seconds < NOTEBOOK_SECONDS
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "NOT FLAGGED" not in outputs and "flagged" in outputs

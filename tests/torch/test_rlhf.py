@@ -224,3 +224,19 @@ def test_nonfinite_reward_step_is_skipped_and_adapter_untouched(tiny_policy):
                         RLHFConfig(algorithm=algorithm, group_size=4, prompts_per_step=2, max_new_tokens=8,
                                    on_nonfinite="raise"), 1, np.random.default_rng(0))
     assert calls["n"] > 0
+
+
+def test_tiny_model_build_refuses_an_incomplete_cache_folder(tmp_path):
+    """A cache folder left half-written is reported (naming it), not returned as if it held the model."""
+    from backends.rlhf.tiny_model import TinyModelSpec, tiny_model_dir
+
+    spec = TinyModelSpec(vocab_size=300, n_layer=1, n_embd=8, n_head=2, pretrain_steps=0, zen_repeats=1)
+    target = tmp_path / f"tiny-gpt2-{spec.fingerprint()}"
+    target.mkdir()
+    (target / "config.json").write_text("{}")  # no tokenizer.json: an interrupted build
+    with pytest.raises(OSError, match=str(target)):
+        tiny_model_dir(spec, cache=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".build.lock", target.name]  # no temp folder left
+    built = tiny_model_dir(spec, cache=tmp_path / "fresh")
+    assert (built / "config.json").is_file() and (built / "tokenizer.json").is_file()
+    assert [p.name for p in (tmp_path / "fresh").iterdir() if p.name.startswith(".building-")] == []

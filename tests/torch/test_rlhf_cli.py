@@ -41,6 +41,8 @@ def test_firm_rlhf_writes_all_outputs(tmp_path, algorithm):
     (["--preference", "0.2,0.3,0.5"], "3 weights for 2 objectives"),
     (["--rounds", "0"], "rounds"),
     (["--beta", "-1"], "beta"),
+    (["--threads", "0"], "--threads"),
+    (["--reward", "brevity", "--reward", "brevity"], "objective twice"),
 ])
 def test_firm_rlhf_rejects_bad_arguments(tmp_path, args, needle):
     res = CliRunner().invoke(main, ["rlhf", *args, "--out", str(tmp_path / "x"), "--quiet"])

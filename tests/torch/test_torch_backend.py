@@ -198,3 +198,18 @@ def test_fast_mode_lambda_is_exact_when_the_surrogate_is_the_parameter():
     np.testing.assert_allclose(fast.weights, exact.weights, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(fast.gram, exact.gram, rtol=1e-12)
     torch.testing.assert_close(w.grad, g_exact, rtol=1e-12, atol=1e-14)
+
+
+def test_relative_beta_is_beta_times_mean_squared_gradient_norm():
+    """beta_relative=True solves lambda with beta * tr(Q) / M (the default of `firm rlhf`)."""
+    model = tiny_module(8)
+    x = torch.randn(6, 3, dtype=torch.float64)
+    params = list(model.parameters())
+    jac = jacobian(tiny_losses(model, x), params).numpy()
+    scale = np.trace(jac @ jac.T) / 2
+    rel = MultiObjectiveStep(params, beta=0.2, beta_relative=True).backward(tiny_losses(model, x))
+    absolute = MultiObjectiveStep(params, beta=0.2 * scale).backward(tiny_losses(model, x))
+    np.testing.assert_allclose(rel.weights, absolute.weights, rtol=1e-12, atol=1e-14)
+    # the scaling matters here: the unscaled beta gives other weights
+    unscaled = MultiObjectiveStep(params, beta=0.2).backward(tiny_losses(model, x))
+    assert abs(scale - 1.0) > 0.1 and np.abs(unscaled.weights - rel.weights).max() > 1e-3
