@@ -4,6 +4,7 @@
     firm flower --engine inprocess --rounds 20   # same strategy and ClientApp, no Ray (seconds)
     firm flower --dp client-fixed --noise-multiplier 0.5 --clipping-norm 1.0
     firm flower --checkpoint runs/fl/ckpt ; firm flower --resume runs/fl/ckpt --rounds 20
+    firm flower --engine inprocess --backend rlhf --clients 2 --rounds 2   # LoRA RLHF clients (torch)
 
 Writes history.json / history.csv into ``--out`` (default runs/flower) and prints a summary. For a
 deployment with separate SuperLink / SuperNode processes use ``scripts/flower_deploy.sh``.
@@ -12,10 +13,50 @@ deployment with separate SuperLink / SuperNode processes use ``scripts/flower_de
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 
 import click
+
+
+#: The small LoRA RLHF task of ``--backend rlhf`` (RLHFTaskSpec defaults: tiny offline model, rewards
+#: positive_sentiment + brevity; 2 prompts x 4 completions x 8 new tokens per local step).
+RLHF_TASK = {"name": "rlhf", "group_size": 4, "prompts_per_step": 2, "max_new_tokens": 8}
+#: Algorithm defaults of ``--backend rlhf`` where the user left the option at its numpy default.
+RLHF_ALGORITHM_DEFAULTS = {"local_steps": 2, "lr": 1e-2}
+#: Options of the numpy quadratics problem / DP, refused with ``--backend rlhf`` when not at their default.
+NUMPY_ONLY_OPTIONS = ("dim", "objectives", "noise_std", "heterogeneity", "dp", "noise_multiplier", "clipping_norm")
+
+
+def _rlhf_settings(clients, rounds, algorithm, local_steps, lr, beta, server_lr, participation, seed, timeout, out,
+                   checkpoint, resume):
+    """FlowerSettings(backend="rlhf") on :data:`RLHF_TASK` with N = ``clients`` (validates the spec)."""
+    from firm_core.federated.config import AlgorithmConfig
+
+    from .settings import FlowerSettings
+
+    alg = AlgorithmConfig(name=algorithm, local_steps=local_steps, lr=lr, server_lr=server_lr,
+                          beta=None if algorithm == "fedavg_ls" else beta, participation=participation, seed=seed)
+    return FlowerSettings(problem={**RLHF_TASK, "num_clients": clients, "seed": seed}, algorithm=alg, rounds=rounds,
+                          timeout=timeout, out_dir=str(out), checkpoint_dir=checkpoint or "",
+                          resume_from=resume or "", backend="rlhf")
+
+
+def _refuse_numpy_only(ctx: click.Context, engine: str) -> None:
+    """Usage error for ``--backend rlhf`` with the simulation engine or with a numpy-only option set to a
+    value other than its default (``--dp none`` passes: it is what the rlhf backend does)."""
+    if engine != "inprocess":
+        raise click.UsageError("--backend rlhf runs only with --engine inprocess: the app's run config declares the "
+                               "quadratics problem.* keys, so `flwr run --run-config` cannot carry the RLHF task spec "
+                               "(for flwr run, edit backends/flower/app/pyproject.toml; see backends/flower/README.md)",
+                               ctx=ctx)
+    defaults = {p.name: p.default for p in ctx.command.params}
+    for name in NUMPY_ONLY_OPTIONS:
+        if ctx.params[name] != defaults[name]:
+            option = "--" + name.replace("_", "-")
+            raise click.UsageError(f"{option} applies to the numpy backend only, not to --backend rlhf "
+                                   f"(got {option} {ctx.params[name]!r})", ctx=ctx)
 
 
 def _settings(clients, rounds, algorithm, local_steps, lr, beta, server_lr, participation, seed, noise_std,
@@ -49,6 +90,9 @@ def _run_config(settings) -> dict:
 
 
 @click.command(name="flower")
+@click.option("--backend", type=click.Choice(["numpy", "rlhf"]), default="numpy", show_default=True,
+              help="numpy: heterogeneous quadratics; rlhf: LoRA RLHF clients on the tiny offline model (torch, "
+                   "--engine inprocess only; default K=2, lr=1e-2; no --dp nor quadratics options).")
 @click.option("--engine", type=click.Choice(["simulation", "inprocess"]), default="simulation", show_default=True,
               help="simulation: `flwr run` on Flower's Ray simulation engine; inprocess: no Ray, one process.")
 @click.option("--clients", type=click.IntRange(1), default=4, show_default=True, help="N clients (= SuperNodes).")
@@ -71,21 +115,32 @@ def _run_config(settings) -> dict:
 @click.option("--checkpoint", type=click.Path(file_okay=False), default=None, help="Write a checkpoint here after each round.")
 @click.option("--resume", type=click.Path(exists=True, file_okay=False), default=None, help="Continue from this checkpoint.")
 @click.option("--out", type=click.Path(file_okay=False), default="runs/flower", show_default=True)
-def flower(engine, clients, rounds, algorithm, local_steps, lr, beta, server_lr, participation, seed, noise_std,
+@click.pass_context
+def flower(ctx, backend, engine, clients, rounds, algorithm, local_steps, lr, beta, server_lr, participation, seed, noise_std,
            heterogeneity, dim, objectives, timeout, dp, noise_multiplier, clipping_norm, checkpoint, resume, out):
-    """Run FIRM on Flower (Message API) on the heterogeneous-quadratics problem."""
+    """Run FIRM on Flower (Message API) on the heterogeneous-quadratics problem or (--backend rlhf) LoRA RLHF."""
     from firm_core.federated.history import History
 
     out = Path(out).resolve()
     absolute = lambda p: str(Path(p).resolve()) if p else None  # noqa: E731 - the app runs in another cwd
+    if backend == "rlhf":
+        _refuse_numpy_only(ctx, engine)
+        default = lambda name: ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT  # noqa: E731
+        local_steps = RLHF_ALGORITHM_DEFAULTS["local_steps"] if default("local_steps") else local_steps
+        lr = RLHF_ALGORITHM_DEFAULTS["lr"] if default("lr") else lr
     try:
-        settings = _settings(clients, rounds, algorithm, local_steps, lr, beta, server_lr, participation, seed, noise_std,
-                             heterogeneity, dim, objectives, timeout, out, absolute(checkpoint), absolute(resume), dp,
-                             noise_multiplier, clipping_norm)
+        if backend == "rlhf":
+            settings = _rlhf_settings(clients, rounds, algorithm, local_steps, lr, beta, server_lr, participation, seed,
+                                      timeout, out, absolute(checkpoint), absolute(resume))
+        else:
+            settings = _settings(clients, rounds, algorithm, local_steps, lr, beta, server_lr, participation, seed,
+                                 noise_std, heterogeneity, dim, objectives, timeout, out, absolute(checkpoint),
+                                 absolute(resume), dp, noise_multiplier, clipping_norm)
         settings.algorithm.check_problem(settings.build_problem())  # fail here, not inside a started run
     except (TypeError, ValueError) as exc:
         raise click.BadParameter(str(exc)) from None
     start = time.perf_counter()
+    train_metrics = {}  # Flower's per-round train metrics (in-process only: rewards / KL of the rlhf backend)
     if engine == "inprocess":
         from .client_app import make_client_app
         from .inprocess import InProcessGrid
@@ -93,7 +148,8 @@ def flower(engine, clients, rounds, algorithm, local_steps, lr, beta, server_lr,
 
         logging.getLogger("flwr").setLevel(logging.WARNING)
         with InProcessGrid(InProcessGrid.make_nodes(make_client_app(), clients)) as grid:
-            history = run_strategy(grid, settings).history
+            run = run_strategy(grid, settings)
+        history, train_metrics = run.history, run.result.train_metrics_clientapp
     else:
         from .launch import run_app
 
@@ -106,8 +162,29 @@ def flower(engine, clients, rounds, algorithm, local_steps, lr, beta, server_lr,
     wall = time.perf_counter() - start
     final = history.final()
     first = history.records[0]
-    click.echo(f"{history.metadata.get('display_name', algorithm)} on Flower ({engine}), N={clients}, {len(history)} rounds, {wall:.1f} s")
-    click.echo(f"  phi: {first.phi:.4e} -> {final['phi']:.4e}   objectives: {[round(v, 4) for v in final['objectives']]}")
+    click.echo(f"{history.metadata.get('display_name', algorithm)} on Flower ({engine}, {backend}), N={clients}, "
+               f"{len(history)} rounds, {wall:.1f} s")
+    for line in _progress_lines(first, final, train_metrics, backend):
+        click.echo(line)
     click.echo(f"  uplink per round: {first.uplink_floats} floats ({first.uplink_bytes} B)   "
                f"dropped clients: {final['dropped_clients']}   skipped rounds: {final['skipped_rounds']}")
     click.echo(f"  wrote {out / 'history.json'} and {out / 'history.csv'}")
+
+
+def _progress_lines(first, final: dict, train_metrics, backend: str) -> list[str]:
+    """phi(x_0) -> phi(x_T) and F(x_T) when finite; else (rlhf: no full gradients, NaN) the last round's
+    mean training rewards and KL from Flower's train metrics when present; else nothing."""
+    if math.isfinite(first.phi) and math.isfinite(final.get("phi", math.nan)):
+        return [f"  phi: {first.phi:.4e} -> {final['phi']:.4e}   objectives: {[round(v, 4) for v in final['objectives']]}"]
+    if backend != "rlhf" or not train_metrics:
+        return []
+    from .rlhf import KL_KEY, REWARDS_KEY  # needs torch: only reached with the rlhf backend
+
+    last_round = max(train_metrics)
+    metrics = train_metrics[last_round]
+    parts = []
+    if REWARDS_KEY in metrics:
+        parts.append(f"mean rewards: {[round(float(v), 4) for v in metrics[REWARDS_KEY]]}")
+    if KL_KEY in metrics:
+        parts.append(f"KL: {float(metrics[KL_KEY]):.4e}")
+    return [f"  round {last_round}: " + "   ".join(parts)] if parts else []

@@ -41,3 +41,38 @@ def test_firm_flower_rejects_bad_values(tmp_path, args, needle):
     result = CliRunner().invoke(flower, ["--engine", "inprocess", "--clients", "3", *args, "--out", str(tmp_path)])
     assert result.exit_code == 2 and needle in result.output, result.output
     assert not (tmp_path / "history.json").exists()
+
+
+@pytest.mark.torch
+def test_firm_flower_rlhf_backend_inprocess(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("peft")
+    from backends.flower.rlhf import task_from_json
+    from backends.flower.settings import FlowerSettings
+    from backends.rlhf.policy import state_nbytes
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(flower, ["--engine", "inprocess", "--backend", "rlhf", "--clients", "2", "--rounds", "1",
+                                         "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "phi:" not in result.output and "mean rewards: [" in result.output and "KL:" in result.output, result.output
+    data = json.loads((out / "history.json").read_text())
+    assert len(data["records"]) == 1
+    record = data["records"][0]
+    spec = FlowerSettings(problem={"name": "rlhf", "num_clients": 2}, backend="rlhf").problem
+    adapter_bytes = state_nbytes(task_from_json(json.dumps(spec, sort_keys=True)).initial_state)
+    assert adapter_bytes > 0
+    assert record["uplink_bytes"] == 2 * adapter_bytes  # each of the 2 clients sends its adapter once
+    assert record["dropped"] == [] and not record["skipped"]
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--engine", "inprocess", "--dp", "client-fixed"], "--dp"),
+    (["--engine", "inprocess", "--dim", "7"], "--dim"),
+    (["--engine", "simulation"], "--engine inprocess"),
+])
+def test_firm_flower_rlhf_backend_refuses_numpy_options(tmp_path, args, needle):
+    result = CliRunner().invoke(flower, ["--backend", "rlhf", "--clients", "2", "--rounds", "1", *args,
+                                         "--out", str(tmp_path)])
+    assert result.exit_code == 2 and needle in result.output, result.output
+    assert not (tmp_path / "history.json").exists()
