@@ -8,7 +8,6 @@ repository, and each check is shown to reject a summary with one claim broken.
 
 from __future__ import annotations
 
-import copy
 import json
 
 import nbformat
@@ -17,6 +16,7 @@ import pytest
 from firm_core.tolerances import DTYPE_RTOL, EXACT_KKT_TOL
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from tests.experiments.helpers import with_change
 from tests.notebooks._run import ROOT, execute, read_summary
 
 SOLVERS = ROOT / "notebooks" / "solvers_tour.ipynb"
@@ -149,15 +149,6 @@ def _saved(path):
     return read_summary(nbformat.read(path, as_version=4))
 
 
-def _set(s: dict, keys: tuple, value) -> dict:
-    out = copy.deepcopy(s)
-    node = out
-    for k in keys[:-1]:
-        node = node[k]
-    node[keys[-1]] = value
-    return out
-
-
 SOLVER_BREAKS = {
     "exact residual too large": (("exact_kkt_max",), 1e-6),
     "honest status claimed converged": (("frank_wolfe_capped", "status"), "converged"),
@@ -180,7 +171,7 @@ def test_solvers_check_rejects_a_broken_claim(name):
     good = _saved(SOLVERS)
     check_solvers_summary(good)
     with pytest.raises(AssertionError):
-        check_solvers_summary(_set(good, keys, value))
+        check_solvers_summary(with_change(good, keys, value))
 
 
 @pytest.mark.parametrize("name", sorted(FEDERATED_BREAKS))
@@ -189,7 +180,7 @@ def test_federated_check_rejects_a_broken_claim(name):
     good = _saved(FEDERATED)
     check_federated_summary(good)
     with pytest.raises(AssertionError):
-        check_federated_summary(_set(good, keys, value))
+        check_federated_summary(with_change(good, keys, value))
 
 
 def test_read_summary_rejects_a_notebook_without_one():
