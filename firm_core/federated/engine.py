@@ -14,18 +14,35 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .algorithms import FederatedState, make_algorithm
 from .config import AlgorithmConfig, RunConfig
-from .history import History, json_safe
+from .history import History, RoundRecord, json_safe
 from .metrics import evaluate_point
 
 STATE_FILE = "state.npz"
 CHECKPOINT_FILE = "checkpoint.json"
+
+#: Called after every round with (the round's record, the run's total rounds); the application layer
+#: turns it into a progress bar. The core draws nothing itself.
+ProgressHook = Callable[[RoundRecord, int], None]
+
+
+def _check_progress(progress, where: str) -> ProgressHook | None:
+    if progress is None or progress is False:
+        return None
+    if progress is True:
+        raise TypeError(
+            f"{where}: `progress` must be a callable hook(record, total_rounds) or None, got True "
+            "(the core draws no progress bar; the `firm` application passes one)"
+        )
+    if not callable(progress):
+        raise TypeError(f"{where}: `progress` must be a callable hook(record, total_rounds) or None, got {progress!r}")
+    return progress
 
 
 def run(
@@ -34,7 +51,7 @@ def run(
     run_config: RunConfig | None = None,
     *,
     x0=None,
-    progress: bool = True,
+    progress: ProgressHook | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
     resume_from: str | os.PathLike | None = None,
 ) -> History:
@@ -42,6 +59,7 @@ def run(
 
     Record t holds phi, F and dist_pareto of x_t (the round's start) and the round's D_lambda, D_x,
     communication and wall time; ``history.final_point`` holds the metrics of x_T and x_T itself.
+    ``progress``: None, or a hook called after every round with (record, total rounds).
     ``resume_from``: a checkpoint folder written by an earlier run of the same algorithm config and
     problem; the run continues from its round up to ``run_config.rounds``.
     """
@@ -50,6 +68,7 @@ def run(
     run_config = RunConfig() if run_config is None else run_config
     if not isinstance(run_config, RunConfig):
         raise TypeError(f"run: `run_config` must be a RunConfig, got {type(run_config).__name__}")
+    hook = _check_progress(progress, "run")
     algo = make_algorithm(algorithm_config)
     metadata = {
         "algorithm": algorithm_config.name,
@@ -76,20 +95,15 @@ def run(
         history = History(metadata=metadata)
 
     total = run_config.rounds
-    bar = tqdm(total=total, initial=state.round, desc=algorithm_config.display_name, disable=not progress, leave=False)
-    try:
-        while state.round < total:
-            t = state.round
-            state, record = algo.round(problem, state, evaluate=t % run_config.eval_every == 0)
-            history.append(record)
-            bar.update(1)
-            if progress and np.isfinite(record.phi):
-                bar.set_postfix(phi=f"{record.phi:.2e}", refresh=False)
-            every = run_config.checkpoint_every
-            if checkpoint_dir is not None and every is not None and state.round % every == 0 and state.round < total:
-                save_checkpoint(checkpoint_dir, state, history, algorithm_config, run_config)
-    finally:
-        bar.close()
+    while state.round < total:
+        t = state.round
+        state, record = algo.round(problem, state, evaluate=t % run_config.eval_every == 0)
+        history.append(record)
+        if hook is not None:
+            hook(record, total)
+        every = run_config.checkpoint_every
+        if checkpoint_dir is not None and every is not None and state.round % every == 0 and state.round < total:
+            save_checkpoint(checkpoint_dir, state, history, algorithm_config, run_config)
     final = evaluate_point(problem, state.x)
     history.final_point = {
         "round": int(state.round),
@@ -167,7 +181,8 @@ def load_checkpoint(directory, algorithm_config: AlgorithmConfig | None = None, 
     return state, history
 
 
-def run_many(problem, algorithm_configs, run_config: RunConfig | None = None, *, x0=None, progress: bool = True):
+def run_many(problem, algorithm_configs, run_config: RunConfig | None = None, *, x0=None,
+             progress: ProgressHook | None = None):
     """Run several algorithm configs from the same x_0; {display_name: History} in the given order.
     Display names must be distinct (set ``label`` to tell two configs of one algorithm apart)."""
     configs = list(algorithm_configs)
@@ -176,6 +191,6 @@ def run_many(problem, algorithm_configs, run_config: RunConfig | None = None, *,
     if dupes:
         raise ValueError(f"run_many: `algorithm_configs` have duplicate display names {dupes}; set `label`")
     out = {}
-    for cfg in tqdm(configs, desc="algorithms", disable=not progress or len(configs) < 2):
+    for cfg in configs:
         out[cfg.display_name] = run(problem, cfg, run_config, x0=x0, progress=progress)
     return out

@@ -1,8 +1,8 @@
 """Problems by name: ``make_problem("quadratics", num_clients=20)``.
 
 Each entry is a "module:Class" target plus fixed keyword arguments, imported only when asked for,
-so real-data problems living in ``backends`` (which need an optional extra) cost nothing until used
-and the core never imports a backend at import time.
+so the real-data problems (which need the ``[data]`` extra when built) cost nothing until used. Other
+packages add theirs with :func:`register_problem`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ PROBLEMS: dict[str, tuple[str, dict[str, Any]]] = {
     "vlmop": ("firm_core.problems.toys:VLMOP", {}),
     "fonseca_fleming": ("firm_core.problems.toys:FonsecaFleming", {}),
     "cagrad_toy": ("firm_core.problems.toys:CAGradToy", {}),
-    "breast_cancer_logreg": ("backends.numpy_problems.logistic:DirichletLogisticRegression", {"dataset": "breast_cancer"}),
-    "wine_logreg": ("backends.numpy_problems.logistic:DirichletLogisticRegression", {"dataset": "wine"}),
-    "digits_logreg": ("backends.numpy_problems.logistic:DirichletLogisticRegression", {"dataset": "digits"}),
+    "breast_cancer_logreg": ("firm_core.problems.logistic:DirichletLogisticRegression", {"dataset": "breast_cancer"}),
+    "wine_logreg": ("firm_core.problems.logistic:DirichletLogisticRegression", {"dataset": "wine"}),
+    "digits_logreg": ("firm_core.problems.logistic:DirichletLogisticRegression", {"dataset": "digits"}),
 }
 
 

@@ -4,7 +4,7 @@
     c = BoundConstants(L=2, L_phi=1.5, C=6, zeta=0.5, sigma=0, M=2, beta=10, eta=0.05, eta_g=1, K=5, T=300, delta=20)
     federated_bound(c).value      # min(B1, B2, B3)
 
-Executable checks of every bound on toy problems live in ``theory_checks`` (``firm check-theory``).
+Executable checks of every bound on toy problems are run by ``firm check-theory``.
 """
 
 from .constants import BoundConstants

@@ -7,7 +7,7 @@ Lemma 0 (regularized QP, lambda = lambda_beta(G^T G), d = G lambda):
 Lemma 1 (beta > 0, Q PSD): ||lambda_beta(Q) - lambda_beta(Q')|| <= ||P_perp (Q - Q') lambda_beta(Q')|| / beta.
 Lemma 2: client disagreement, deterministic and stochastic (Lemma 1 applied to client Gram matrices).
 
-All functions return the *right-hand sides*; the checks in ``theory_checks`` compare them with measured
+All functions return the *right-hand sides*; the theory checks (``firm check-theory``) compare them with measured
 left-hand sides.
 """
 

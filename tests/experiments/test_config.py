@@ -10,8 +10,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from firm_core.cli import main
-from firm_core.experiments import DEFAULT_EXPERIMENT, ConfigError, load_config, read_config_file, validate_config
+from firm.cli import main
+from firm.experiments import DEFAULT_EXPERIMENT, ConfigError, load_config, read_config_file, validate_config
 from firm_core.federated.config import ALGORITHMS, AlgorithmConfig
 from firm_core.problems import HeterogeneousQuadratics
 from tests.experiments.helpers import tiny_config, with_change, without

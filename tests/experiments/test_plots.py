@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from firm_core.experiments import plots
+from firm.experiments import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

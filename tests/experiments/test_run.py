@@ -8,9 +8,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from firm_core.cli import main
-from firm_core.experiments.results import METRICS_FILE, load_histories, read_metrics
-from firm_core.experiments.runner import PLOT_FILES
+from firm.cli import main
+from firm.experiments.results import METRICS_FILE, load_histories, read_metrics
+from firm.experiments.runner import PLOT_FILES
 from firm_core.federated import engine
 from firm_core.federated.config import ALGORITHMS, DISPLAY_NAMES
 from firm_core.federated.history import History

@@ -2,7 +2,7 @@
 
 import math
 
-from firm_core.experiments.summary import SummaryRow, format_table
+from firm.experiments.summary import SummaryRow, format_table
 
 
 def _row(label, **kw):

@@ -8,8 +8,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from firm_core.cli import main
-from firm_core.experiments.sweep import PARETO_PLOT, SWEEP_FILE, default_reference, preference_grid
+from firm.cli import main
+from firm.experiments.sweep import PARETO_PLOT, SWEEP_FILE, default_reference, preference_grid
 from tests.experiments.helpers import tiny_config
 
 
@@ -53,7 +53,7 @@ def test_sweep_writes_pareto_plot_and_bounded_hypervolume(tmp_path):
 
 
 def test_run_and_sweep_on_a_problem_without_analytic_front(tmp_path, monkeypatch):
-    from firm_core.experiments.results import load_histories, read_metrics
+    from firm.experiments.results import load_histories, read_metrics
     from firm_core.problems import PROBLEMS
 
     monkeypatch.setitem(PROBLEMS, "no_front", ("tests.experiments.helpers:QuadraticsWithoutFront", {}))

@@ -227,10 +227,23 @@ def test_fedcmoo_client_failing_after_its_sketch():
     assert [x["client"] for x in rec.dropped] == [2] and not rec.skipped
 
 
-def test_progress_bar_is_shown(capsys):
+def test_progress_hook_sees_every_round_and_the_app_draws_the_bar(capsys):
+    from firm.progress import round_bar
+
     prob = random_scalar_quadratic(num_clients=2)
-    run(prob, _cfg("firm", participation=None), RunConfig(rounds=3), progress=True)
+    seen = []
+    run(prob, _cfg("firm", participation=None), RunConfig(rounds=3), progress=lambda rec, total: seen.append((rec.round, total)))
+    assert seen == [(0, 3), (1, 3), (2, 3)]
+    with round_bar("FIRM") as hook:
+        run(prob, _cfg("firm", participation=None), RunConfig(rounds=3), progress=hook)
     assert "FIRM" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [True, "yes", 3])
+def test_progress_must_be_a_hook(bad):
+    prob = random_scalar_quadratic(num_clients=2)
+    with pytest.raises(TypeError, match="progress"):
+        run(prob, _cfg("firm", participation=None), RunConfig(rounds=1), progress=bad)
 
 
 def test_benchmark_script_runs_quick():

@@ -11,7 +11,7 @@ pytest.importorskip("flwr")
 from click.testing import CliRunner  # noqa: E402
 
 from backends.flower.cli import flower  # noqa: E402
-from firm_core.cli import main  # noqa: E402
+from firm.cli import main  # noqa: E402
 
 pytestmark = pytest.mark.flower
 

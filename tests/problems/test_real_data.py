@@ -11,8 +11,8 @@ import firm_core as fc
 
 pytest.importorskip("sklearn", reason="needs the [data] extra (installed by `make test`)")
 
-from backends.numpy_problems import DirichletLogisticRegression  # noqa: E402
-from backends.numpy_problems.logistic import load_dataset  # noqa: E402
+from firm_core.problems.logistic import DirichletLogisticRegression  # noqa: E402
+from firm_core.problems.logistic import load_dataset  # noqa: E402
 from firm_core.problems.bound_checks import empirical_constants, verify_upper_bounds  # noqa: E402
 from tests.problems.helpers import assert_global_is_weighted_sum, assert_jacobians_match_fd  # noqa: E402
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backends.numpy_problems.splits import dirichlet_label_split
+from firm_core.problems.splits import dirichlet_label_split
 
 
 @given(

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 from firm_core import theory as th
-from firm_core.cli import main
+from firm.cli import main
 
 from tests.notebooks._run import execute
 from theory_checks.report import PLOTS

@@ -11,7 +11,7 @@ pytest.importorskip("peft")
 
 from click.testing import CliRunner  # noqa: E402
 
-from firm_core.cli import main  # noqa: E402
+from firm.cli import main  # noqa: E402
 
 pytestmark = pytest.mark.torch
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from firm_core.problems._checks import check_float, check_int
+from ._checks import check_float, check_int
 
 #: Redraws allowed before a Dirichlet split that leaves a client with too few samples gives up.
 MAX_SPLIT_TRIES = 1000

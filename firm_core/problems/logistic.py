@@ -28,7 +28,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import logsumexp, softmax
 
-from firm_core.problems._checks import (
+from ._checks import (
     check_clients_and_points,
     check_float,
     check_int,
@@ -37,7 +37,7 @@ from firm_core.problems._checks import (
     check_simplex_weights,
     lattice_with_at_least,
 )
-from firm_core.problems.base import Problem
+from .base import Problem
 
 from .splits import dirichlet_label_split
 

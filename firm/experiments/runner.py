@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..progress import round_bar
 from . import results
 from .config import ExperimentConfig
 from .summary import SummaryRow, format_table
@@ -52,7 +53,7 @@ def checkpoint_dir(out_dir: Path, key: str) -> Path:
 
 
 def _checkpoint_round(directory: Path) -> int:
-    from ..federated import engine
+    from firm_core.federated import engine
 
     state, _ = engine.load_checkpoint(directory)
     return state.round
@@ -77,8 +78,8 @@ def run_experiment(
     With ``resume=True`` the folder's metrics.json is kept: finished algorithms are not rerun, and an
     unfinished one restarts from its latest checkpoint (the engine makes that bit-identical to an
     uninterrupted run)."""
-    from ..federated import engine
-    from ..federated.history import History
+    from firm_core.federated import engine
+    from firm_core.federated.history import History
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -103,8 +104,9 @@ def run_experiment(
         echo(f"[{index + 1}/{len(config.algorithms)}] {entry.label}{note}")
         start = time.perf_counter()
         try:
-            history = engine.run(config.problem, entry.config, config.run, progress=progress,
-                                 checkpoint_dir=ckpt, resume_from=resume_from)
+            with round_bar(entry.label, enabled=progress) as hook:
+                history = engine.run(config.problem, entry.config, config.run, progress=hook,
+                                     checkpoint_dir=ckpt, resume_from=resume_from)
         except Exception as exc:  # noqa: BLE001 - one algorithm failing must not lose the others
             message = f"{type(exc).__name__}: {exc}"
             record.update(status="failed", error=message)

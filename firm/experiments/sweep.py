@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..problems._checks import simplex_lattice
+from firm_core.problems._checks import simplex_lattice
 from . import results
 from .config import ExperimentConfig
 
@@ -85,8 +85,8 @@ def run_sweep(config: ExperimentConfig, out_dir, *, progress: bool = True) -> Sw
     """Run the sweep of ``config`` and write ``out_dir``/sweep.json and pareto.png."""
     from tqdm.auto import tqdm
 
-    from .. import pareto
-    from ..federated import engine
+    from firm_core import pareto
+    from firm_core.federated import engine
     from . import plots
 
     problem, settings = config.problem, config.sweep

@@ -1,6 +1,6 @@
 """Experiments: validated configs, the ``firm run`` / ``firm sweep`` commands, summary tables and plots.
 
-    from firm_core.experiments import load_config, run_experiment, run_sweep
+    from firm.experiments import load_config, run_experiment, run_sweep
     cfg = load_config("examples/configs/default.toml")      # or load_config() for the embedded default
     result = run_experiment(cfg, out_dir="runs/default")
 

@@ -19,7 +19,7 @@ A configuration is a tree (TOML or YAML file, or a dict) with these sections::
 
 Validation builds the problem, every :class:`~firm_core.federated.config.AlgorithmConfig` and the
 :class:`~firm_core.federated.config.RunConfig` before any round runs; every error is a
-:class:`~firm_core.experiments.schema.ConfigError` naming the field path and the value, e.g.
+:class:`~firm.experiments.schema.ConfigError` naming the field path and the value, e.g.
 ``algorithms[1].beta must be a finite number >= 0 (or None for the default), got -1``.
 """
 
@@ -111,13 +111,13 @@ def translate_error(exc: Exception, paths: Mapping[str, str], fallback: str) -> 
 # --- sections --------------------------------------------------------------------------------------
 
 def _algorithm_fields() -> tuple[str, ...]:
-    from ..federated.config import AlgorithmConfig
+    from firm_core.federated.config import AlgorithmConfig
 
     return tuple(f.name for f in dataclasses.fields(AlgorithmConfig))
 
 
 def _check_problem(raw, path: str = "problem"):
-    from ..problems import PROBLEMS, make_problem, problem_parameters
+    from firm_core.problems import PROBLEMS, make_problem, problem_parameters
 
     table = schema.require_mapping(raw, path)
     name = schema.check_str(schema.require_key(table, "name", path), join(path, "name"), choices=PROBLEMS)
@@ -135,7 +135,7 @@ def _check_problem(raw, path: str = "problem"):
 
 
 def _check_run(raw, path: str = "run"):
-    from ..federated.config import RunConfig
+    from firm_core.federated.config import RunConfig
 
     table = schema.require_mapping(raw, path)
     schema.check_known_keys(table, path, RUN_FIELDS)
@@ -156,7 +156,7 @@ def _slug(text: str) -> str:
 
 def _check_algorithms(raw, path: str, defaults: Mapping, defaults_path: str, seed: int, problem, *,
                       forbidden: tuple[str, ...] = ()) -> tuple[AlgorithmEntry, ...]:
-    from ..federated.config import AlgorithmConfig
+    from firm_core.federated.config import AlgorithmConfig
 
     allowed = _algorithm_fields()
     items = schema.require_list(raw, path, min_len=1)

@@ -1,4 +1,4 @@
-"""``firm run`` and ``firm sweep``: click commands over :mod:`firm_core.experiments`.
+"""``firm run`` and ``firm sweep``: click commands over :mod:`firm.experiments`.
 
 Every config field is validated before any round runs; a bad field is a click error naming the
 field path and the value found.

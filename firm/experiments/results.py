@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..federated.history import json_safe
+from firm_core.federated.history import json_safe
 
 FORMAT = "firm-run"
 VERSION = 1
@@ -76,7 +76,7 @@ def read_metrics(path) -> dict:
 
 def load_histories(path, *, include_unfinished: bool = False) -> dict:
     """{key: History} of the algorithms of a run folder (or metrics.json) that finished."""
-    from ..federated.history import History
+    from firm_core.federated.history import History
 
     data = read_metrics(path)
     out = {}

@@ -1,22 +1,40 @@
 """The ``firm`` command line. Each subcommand lives next to the code it drives and is imported only
 when it is invoked (``firm --help`` imports none of them), so optional extras (torch, flwr) are needed
 only by the commands that use them.
+
+The application's own commands are listed here; other packages (the backends, the theory checks)
+contribute theirs through the ``firm.commands`` entry-point group: each entry point names a
+``(target "module:attribute" of a click.Command, one-line help)`` pair in a module that is cheap to
+import, so the listing stays static.
 """
 
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import entry_points
 
 import click
 
-#: subcommand name -> ("module:attribute" of a click.Command, one-line help shown by ``firm --help``)
-COMMANDS = {
-    "run": ("firm_core.experiments.cli:run", "Run FIRM against the baselines (default: the embedded experiment)."),
-    "sweep": ("firm_core.experiments.cli:sweep", "Preference sweep: final points on the Pareto front, HV and IGD."),
-    "check-theory": ("theory_checks.cli:check_theory", "Check the convergence bounds on toy problems; report."),
-    "rlhf": ("backends.rlhf.cli:rlhf", "Federated multi-objective LoRA RLHF (extra [torch])."),
-    "flower": ("backends.flower.cli:flower", "Run FIRM on Flower: simulation or in-process (extra [flower])."),
+#: The application's own commands: name -> ("module:attribute" of a click.Command, one-line help).
+BUILTIN_COMMANDS = {
+    "run": ("firm.experiments.cli:run", "Run FIRM against the baselines (default: the embedded experiment)."),
+    "sweep": ("firm.experiments.cli:sweep", "Preference sweep: final points on the Pareto front, HV and IGD."),
 }
+
+#: Entry-point group through which other packages register commands.
+COMMAND_GROUP = "firm.commands"
+
+
+def registered_commands() -> dict[str, tuple[str, str]]:
+    """Built-in commands plus those registered in the ``firm.commands`` entry-point group."""
+    commands = dict(BUILTIN_COMMANDS)
+    for ep in entry_points(group=COMMAND_GROUP):
+        target, help_line = ep.load()
+        commands.setdefault(ep.name, (target, help_line))
+    return commands
+
+
+COMMANDS = registered_commands()
 
 
 class LazyGroup(click.Group):
