@@ -24,7 +24,7 @@ import numpy as np
 from firm_core.federated import AlgorithmConfig, make_algorithm
 from firm_core.problems import HeterogeneousQuadratics
 
-#: The target of issue 3: FIRM's round at most this many times FedAvg-LS's.
+#: The target: FIRM's round at most this many times FedAvg-LS's.
 TARGET_RATIO = 1.5
 
 

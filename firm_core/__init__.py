@@ -1,6 +1,6 @@
 """firm_core: backend-agnostic core of the FIRM toolkit (numpy + scipy only).
 
-Public contract (DESIGN.md section 3)::
+Public contract (stable names; see docs/)::
 
     import firm_core as fc
     res = fc.solve_min_norm(jacobian, beta=0.1)      # or gram=...

@@ -24,7 +24,7 @@ from firm_core.problems.base import Problem
 class CauchyRegression(Problem):
     """N clients x M robust-regression objectives with J terms each in d dimensions (module docstring)."""
 
-    source = "Nonconvex Cauchy-loss regression (REFERENCE.md numerical check, problem (b))"
+    source = "Nonconvex Cauchy-loss regression (the reference derivation's numerical check, problem (b); see docs/theory.md)"
 
     def __init__(self, num_clients: int = 4, num_objectives: int = 2, dim: int = 10, num_terms: int = 6,
                  heterogeneity: float = 0.3, noise_std: float = 0.0, seed: int = 0, x0_scale: float = 3.0):

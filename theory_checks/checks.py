@@ -115,7 +115,7 @@ def check_lemma0b(jac, lam, beta: float, preference, name: str = "Lemma 0(b)") -
 
 def check_lemma0c(jac, lam, lam_star, beta: float, preference, name: str = "Lemma 0(c)") -> CheckResult:
     """phi <= ||d||^2 <= phi + (beta / 2) ||lambda* - p||^2 with phi = ||G lambda*||^2 (both inequalities; the
-    factor 1/2 sharpens REFERENCE.md's beta, see docs/theory.md)."""
+    factor 1/2 sharpens the reference derivation's beta, see docs/theory.md)."""
     jac, lam, p, d, _ = _lemma0_parts(jac, lam, beta, preference)
     dstar = np.einsum("...m,...md->...d", np.asarray(lam_star, dtype=np.float64), jac)
     phi = np.sum(dstar**2, axis=-1)

@@ -1,6 +1,6 @@
 """Policy = frozen causal LM + a PEFT LoRA adapter; reference policy = the same model, adapter disabled.
 
-GPT-2 gotchas (DESIGN section 4): call ``.eval()`` (dropout would break "adapter disabled = reference"),
+GPT-2 gotchas: call ``.eval()`` (dropout would break "adapter disabled = reference"),
 LoRA dropout 0, ``fan_in_fan_out=True`` for GPT-2's Conv1D layers, bos/eos/pad ids in the config.
 """
 

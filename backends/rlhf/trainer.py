@@ -1,7 +1,7 @@
 """One client's local RLHF steps: sample a group, score M rewards, advantages, per-objective losses,
 one multi-objective step on the LoRA parameters through the torch backend.
 
-Algorithms (DESIGN section 2) differ only in how lambda is chosen on a client:
+Algorithms differ only in how lambda is chosen on a client:
     firm        lambda = argmin 0.5 l^T Q l + 0.5 beta ||l - p||^2   (Q from the M LoRA gradients)
     local_mgda  the same with beta = 0
     fedavg_ls   lambda = p (one backward of p^T L; no per-objective gradients)

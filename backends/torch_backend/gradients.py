@@ -3,7 +3,7 @@
 Row m of J is grad_theta L_m, flattened over the parameters in order. Two exact methods:
 
 - ``"autograd"``: M ``torch.autograd.grad`` calls (``retain_graph`` on all but the last). Exact, and the
-  fastest on CPU (DESIGN section 4).
+  fastest on CPU (measured by benchmarks/bench_torch.py).
 - ``"batched"``: one ``torch.autograd.grad`` over the stacked losses with ``is_grads_batched=True``
   (vmap over the M unit cotangents). Agrees with ``"autograd"`` to round-off; 8-27 % slower on CPU
   (no vmap rule for the SDPA backward). An op without a batching rule raises; nothing falls back silently.

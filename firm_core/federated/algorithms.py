@@ -18,7 +18,7 @@ per-objective updates). No client left, or zero total weight: the round is skipp
 Communication per participating client per round (floats; bytes = 8 x floats):
     FIRM, Local-MGDA, FedAvg-LS: up d, down d.   FMGDA, FSMGDA: up M d, down d.
     FedCMOO: up r (M + d) (sketch) + d (model), down d (model) + M (lambda).
-FIRM's per-step lambdas are diagnostics and are not counted (DESIGN's table counts d).
+FIRM's per-step lambdas are diagnostics and are not counted (the uplink of FIRM is d floats).
 """
 
 from __future__ import annotations

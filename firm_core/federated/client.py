@@ -1,6 +1,6 @@
 """The pure per-client local update, vectorized over a set of clients.
 
-FIRM's client (DESIGN section 2): y <- x_t; for k = 0..K-1: J = stochastic Jacobian at y (M x d),
+FIRM's client: y <- x_t; for k = 0..K-1: J = stochastic Jacobian at y (M x d),
 lambda = argmin_{l in simplex} 0.5 l^T J J^T l + 0.5 beta ||l - p||^2, y <- y - eta J^T lambda.
 
 All n clients of a round advance together: one oracle call and ONE batched min-norm solve per local

@@ -19,7 +19,7 @@ from ..tolerances import PREFERENCE_SUM_TOL
 
 AlgorithmName = Literal["firm", "local_mgda", "fedavg_ls", "fmgda", "fsmgda", "fedcmoo"]
 
-#: Every algorithm the engine runs (DESIGN section 2, baselines table).
+#: Every algorithm the engine runs (FIRM and its baselines).
 ALGORITHMS: tuple[str, ...] = ("firm", "local_mgda", "fedavg_ls", "fmgda", "fsmgda", "fedcmoo")
 
 #: Human-readable names for tables and plots.

@@ -1,4 +1,4 @@
-"""Per-round metrics, computed from full gradients of the global objective (DESIGN section 2).
+"""Per-round metrics, computed from full gradients of the global objective.
 
     phi(x)    = min_{lambda in simplex} ||J(x)^T lambda||^2        (Pareto stationarity)
     D_lambda  = mean_i ||lambda_i - lambda_bar||^2,  lambda_bar = mean_i lambda_i

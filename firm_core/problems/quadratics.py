@@ -68,7 +68,7 @@ def _random_spd(rng: np.random.Generator, shape: tuple[int, ...], d: int, lo: fl
 class HeterogeneousQuadratics(Problem):
     """N clients x M strictly convex quadratic objectives in d dimensions (see the module docstring)."""
 
-    source = "Convex quadratic test problem (FIRM, arXiv 2511.16992, DESIGN section 5)"
+    source = "Convex quadratic test problem (FIRM, arXiv 2511.16992, Section 5 test problems)"
 
     def __init__(
         self,

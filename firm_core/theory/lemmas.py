@@ -3,7 +3,7 @@
 Lemma 0 (regularized QP, lambda = lambda_beta(G^T G), d = G lambda):
   (a) <G p, d> >= ||d||^2 + beta ||lambda - p||^2
   (b) <g_m, d> >= ||d||^2 - beta ||e_m - p||^2 / 4           (the constant 1/4 is tight)
-  (c) phi <= ||d||^2 <= phi + (beta / 2) ||lambda* - p||^2   (REFERENCE.md states beta; strong convexity gives beta / 2)
+  (c) phi <= ||d||^2 <= phi + (beta / 2) ||lambda* - p||^2   (the reference derivation states beta; strong convexity gives beta / 2, see docs/theory.md)
 Lemma 1 (beta > 0, Q PSD): ||lambda_beta(Q) - lambda_beta(Q')|| <= ||P_perp (Q - Q') lambda_beta(Q')|| / beta.
 Lemma 2: client disagreement, deterministic and stochastic (Lemma 1 applied to client Gram matrices).
 
