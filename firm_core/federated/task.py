@@ -1,0 +1,57 @@
+"""What the algorithms need from the clients of a run: the ``ClientTask`` protocol.
+
+Every federated algorithm (FIRM, Local-MGDA, FedAvg-LS, FMGDA, FSMGDA, FedCMOO) talks to its clients
+only through these methods, so one engine serves every backend: a numpy :class:`~firm_core.problems.Problem`
+(clients advanced together, vectorized) and a stateful, sequential backend such as LoRA RLHF, whose
+parameter vector x is a flattened adapter. All randomness comes in through the per-client generators
+``rngs`` (client i's generator in round t is ``default_rng([seed, t, i])``), so a run is reproducible
+and resumable bit for bit whatever the backend.
+
+Shapes: n = len(clients), M objectives, d parameters. A client that fails (an exception in its own
+work, a non-finite value, a wrongly shaped output) is reported as ``valid[j] = False`` with a reason
+string and the others go on; the methods raise only for a caller's mistake.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class ClientTask(Protocol):
+    """The client side of a federated multi-objective run.
+
+    Attributes: ``num_clients`` N, ``num_objectives`` M, ``dim`` d, ``client_weights`` (N,) summing to 1.
+    """
+
+    num_clients: int
+    num_objectives: int
+    dim: int
+    client_weights: np.ndarray
+
+    def initial_point(self) -> np.ndarray:
+        """x_0 (d,)."""
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-safe description (name and parameters) stored with histories and checkpoints."""
+
+    def local_update(self, clients, x, rngs, *, local_steps: int, lr: float, beta: float, preference,
+                     mode: str, fixed_lambda=None, method: str = "auto"):
+        """K local steps of each client from x; returns a ``LocalResult`` (y (n, d), lambdas (n, K, M),
+        valid (n,), reasons, worst solver status).
+
+        mode "firm": lambda_{i,k} = lambda*(J J^T; beta, p_i) at every step; "scalarized": lambda = p_i;
+        "fixed_lambda": lambda = ``fixed_lambda`` ((M,) or (n, M)). ``preference`` is (M,) or (n, M)."""
+
+    def per_objective_update(self, clients, x, rngs, *, local_steps: int, lr: float, stochastic: bool):
+        """FMGDA / FSMGDA clients: K steps on each objective separately from x. Returns
+        (updates (n, M, d) = x - y_{i,m}, valid (n,), reasons)."""
+
+    def sketch_jacobians(self, clients, x, rngs):
+        """FedCMOO: each client's (stochastic) Jacobian at x. Returns (J (n, M, d), valid (n,), reasons)."""
+
+    def evaluate(self, x) -> dict[str, Any]:
+        """Metrics of the global model x: {"phi": float, "objectives": (M,), "dist_pareto": float | None}
+        plus any backend-specific scalars (for example rewards or KL), which records keep as extras."""
