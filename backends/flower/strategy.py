@@ -50,7 +50,7 @@ from flwr.serverapp.strategy import Strategy
 from flwr.supercore import log
 
 from .aggregation import RoundSample, guarded_average, sample_round
-from .protocol import ARRAYS_KEY, CLIENT_ID_KEY, CONFIG_KEY, SOLVER_STATUS_KEY
+from .protocol import ARRAYS_KEY, CLIENT_ID_KEY, CONFIG_KEY, LAMBDA_KEY, SOLVER_STATUS_KEY
 from .records import Traffic, message_traffic, vector_to_record
 from .round_record import round_record
 from .settings import FlowerSettings
@@ -288,7 +288,7 @@ class FirmStrategy(Strategy):
             "uplink-wire-bytes": sum(r.traffic.wire_bytes for r in pending.accepted),
         }
         if len(lams):
-            out["lambda-mean"] = [float(v) for v in lams.mean(axis=0)]
+            out[LAMBDA_KEY] = [float(v) for v in lams.mean(axis=0)]
         if pending.x_new is not None:
             out["d-x"] = model_drift(np.stack([r.y for r in pending.accepted]), pending.x_new)
         return MetricRecord({k: v for k, v in out.items() if not (isinstance(v, float) and np.isnan(v))})
