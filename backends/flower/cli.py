@@ -83,7 +83,7 @@ def _check_options(ctx: click.Context, backend: str) -> dict:
     out["preference"] = cli_checks.preference(p["preference"], num_objectives)
     if p["participation"] is not None and p["participation"] > p["clients"]:
         raise click.BadParameter(f"must be at most --clients {p['clients']} (S of N clients per round), got "
-                                 f"{p['participation']} (`participation`)", param_hint="--participation")
+                                 f"{p['participation']}", param_hint="--participation")
     return out
 
 

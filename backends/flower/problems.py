@@ -11,9 +11,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-DEFAULT_PROBLEM = {"name": "quadratics", "num_clients": 4, "num_objectives": 2, "dim": 5, "heterogeneity": 1.0, "seed": 0}
-
-
 def build_problem(spec: Mapping[str, Any]):
     """``make_problem(spec["name"], **rest)``; ValueError naming the spec when it has no string name."""
     from firm_core.problems import make_problem

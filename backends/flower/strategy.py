@@ -50,14 +50,13 @@ from flwr.serverapp.strategy import Strategy
 from flwr.supercore import log
 
 from .aggregation import RoundSample, guarded_average, sample_round
-from .protocol import ARRAYS_KEY, CLIENT_ID_KEY, CONFIG_KEY, LAMBDA_KEY, SOLVER_STATUS_KEY
+from .discovery import discover_nodes
+from .protocol import ARRAYS_KEY, CONFIG_KEY, LAMBDA_KEY, SOLVER_STATUS_KEY
 from .records import Traffic, message_traffic, vector_to_record
 from .round_record import round_record
 from .settings import FlowerSettings
 from .validation import AcceptedReply, RejectedReply, ReplyExpectation, SentTrain, arrays_to_vector, check_train_replies
 
-#: Seconds between checks of the connected nodes while waiting for N of them.
-NODE_POLL_INTERVAL = 0.5
 #: Reason recorded for a participant whose partition no node serves.
 NO_NODE_REASON = "no node serves this partition"
 #: Reason recorded when a wrapper (e.g. Flower's DP wrapper) did not let the round be aggregated.
@@ -176,34 +175,8 @@ class FirmStrategy(Strategy):
         return self.settings.rounds - self.start_round
 
     def discover_nodes(self, grid: Grid, known: dict[int, int] | None = None) -> dict[int, int]:
-        """Ask every node not in ``known`` for its partition id (one "query" message each) and return
-        the updated map client id -> node id. The first time, wait (up to the round timeout) until N
-        nodes are connected, as Flower's own sampling does. A partition claimed by several nodes goes
-        to the lowest node id (logged)."""
-        mapping = dict(known or {})
-        deadline = time.monotonic() + self.settings.timeout
-        while not mapping and len(list(grid.get_node_ids())) < self.expect.num_clients and time.monotonic() < deadline:
-            time.sleep(NODE_POLL_INTERVAL)
-        mapped = set(mapping.values())
-        nodes = sorted(int(n) for n in grid.get_node_ids() if int(n) not in mapped)
-        messages = [Message(RecordDict(), node, MessageType.QUERY) for node in nodes]
-        replies = grid.send_and_receive(messages, timeout=self.settings.timeout) if messages else []
-        for reply in replies:
-            node = int(reply.metadata.src_node_id)
-            if reply.has_error() or len(reply.content.metric_records) != 1:
-                why = reply.error.reason if reply.has_error() else "no MetricRecord"
-                log(WARNING, "FIRM: node %d did not report its partition: %s", node, why)
-                continue
-            cid = next(iter(reply.content.metric_records.values())).get(CLIENT_ID_KEY)
-            if isinstance(cid, bool) or not isinstance(cid, int) or not 0 <= cid < self.expect.num_clients:
-                log(WARNING, "FIRM: node %d reported an invalid partition id %r", node, cid)
-                continue
-            if cid in mapping:
-                log(WARNING, "FIRM: partition %d claimed by nodes %d and %d", cid, mapping[cid], node)
-                node = min(node, mapping[cid])
-            mapping[cid] = node
-        log(INFO, "FIRM: %d of %d partitions are served", len(mapping), self.expect.num_clients)
-        return mapping
+        """The map client id -> node id, completed by asking the nodes not in ``known`` (``discovery``)."""
+        return discover_nodes(grid, self.expect.num_clients, self.settings.timeout, known)
 
     # --- Strategy hooks -------------------------------------------------------------------------------
     def summary(self) -> None:

@@ -29,7 +29,7 @@ def pretrained_problem(value: str, builtin: tuple[str, ...] = ()) -> str | None:
         return "is a file; expected a built-in name, a hub id or a directory saved by save_pretrained"
     config = path / "config.json"
     if not config.is_file():
-        listing = sorted(p.name for p in path.iterdir())[:8]
+        listing = sorted(p.name for p in path.iterdir())[:5]
         return f"is a directory without config.json (holds {listing}); expected one saved by save_pretrained"
     try:
         data = json.loads(config.read_text(encoding="utf-8"))
