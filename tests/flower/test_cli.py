@@ -137,13 +137,15 @@ def test_bad_options_are_one_line_errors_before_anything_starts(tmp_path, nothin
 
 @pytest.mark.parametrize(("override", "reason"), [
     ({"lr": 0.2}, "`lr`"),  # written with another config
+    ({"clients": 4}, "another problem"),
     ({"rounds": 1}, "beyond --rounds 1"),
 ])
 def test_resume_of_a_foreign_or_too_far_checkpoint_is_refused(tmp_path, nothing_may_start, override, reason):
     ckpt = _checkpoint(tmp_path, rounds=2)
     rounds = str(override.get("rounds", 3))
     lr = str(override.get("lr", 0.05))
-    result = CliRunner().invoke(flower, ["--clients", "3", "--rounds", rounds, "--lr", lr, "--resume", ckpt,
+    clients = str(override.get("clients", 3))
+    result = CliRunner().invoke(flower, ["--clients", clients, "--rounds", rounds, "--lr", lr, "--resume", ckpt,
                                          "--out", str(tmp_path / "out")])
     assert result.exit_code == 2, (result.output, result.exception)
     (error,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
@@ -192,3 +194,18 @@ def test_firm_flower_rlhf_backend_refuses_numpy_options(tmp_path, args, needle):
                                          "--out", str(tmp_path)])
     assert result.exit_code == 2 and needle in result.output, result.output
     assert not (tmp_path / "history.json").exists()
+
+
+@pytest.mark.torch
+def test_a_model_folder_that_passes_the_check_but_does_not_load_is_one_line(tmp_path):
+    """A config.json naming a model_type but no weights: the cheap check passes, loading fails, and the
+    user gets one line naming --model, not a traceback."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    folder = _garbage_dir(tmp_path / "m", {"config.json": json.dumps({"model_type": "gpt2"}), "junk.bin": "x"})
+    result = CliRunner().invoke(flower, ["--engine", "inprocess", "--backend", "rlhf", "--clients", "2", "--rounds", "1",
+                                         "--model", folder, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1, (result.output, result.exception)
+    (error,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert "--model" in error and "did not load" in error and "Traceback" not in result.output
+    assert not (tmp_path / "out" / "history.json").exists()

@@ -10,6 +10,7 @@ pytest.importorskip("flwr")
 from flwr.app import Array, ArrayRecord, ConfigRecord, Error, Message, MetricRecord, RecordDict  # noqa: E402
 
 from backends.flower.inprocess import ensure_task_identity  # noqa: E402
+from backends.flower.protocol import MetricSpec, rlhf_metric_specs  # noqa: E402
 from backends.flower.records import iterate_to_record, message_traffic  # noqa: E402
 from backends.flower.validation import (  # noqa: E402
     NO_REPLY_REASON,
@@ -165,3 +166,31 @@ def test_expectation_rejects_bad_sizes():
 def test_config_records_in_replies_do_not_matter():
     out = _check(_reply(extra_records={"cfg": ConfigRecord({"note": "hi"})}))
     assert isinstance(out, AcceptedReply)
+
+
+RLHF_EXPECT = ReplyExpectation(dim=D, num_objectives=M, num_clients=N, local_steps=K, client_weights=WEIGHTS,
+                               solver_severity=False, extra_metrics=rlhf_metric_specs(M, K))
+
+
+def _rlhf_metrics(**override):
+    m = {"num-examples": 0.5, "partition-id": 1, "lambda-mean": [0.25, 0.75], "local-steps": K,
+         "rewards": [0.1, -0.3], "kl": 0.01, "skipped-steps": 1}
+    m.update(override)
+    return MetricRecord({k: v for k, v in m.items() if v is not None})
+
+
+def test_rlhf_metrics_are_checked_too():
+    assert isinstance(_check(_reply(metrics=_rlhf_metrics()), expect=RLHF_EXPECT), AcceptedReply)
+    bad = {
+        "kl": float("nan"),
+        "rewards": [0.1],
+        "skipped-steps": K,  # all K skipped: such a client must fail, not reply
+    }
+    for key, value in bad.items():
+        out = _check(_reply(metrics=_rlhf_metrics(**{key: value})), expect=RLHF_EXPECT)
+        assert isinstance(out, RejectedReply) and repr(key) in out.reason, (key, out)
+    out = _check(_reply(metrics=_rlhf_metrics(**{"solver-severity": 0})), expect=RLHF_EXPECT)
+    assert isinstance(out, RejectedReply) and "undeclared" in out.reason
+    with pytest.raises(ValueError, match="redeclares"):
+        ReplyExpectation(dim=D, num_objectives=M, num_clients=N, extra_metrics={"kl": MetricSpec("float"),
+                                                                               "num-examples": MetricSpec("float")})
