@@ -1,9 +1,11 @@
 """Who takes part in round t and with what weight, and the server's guarded average.
 
 :func:`sample_round` is the one place the Flower strategy gets its participants and their
-aggregation weights from. Today it is the in-memory engine's draw: ``sample_participants(seed, t,
-N, S)`` (S of N without replacement; all N when S is None), and participant i weighs the server's
-own record w_i (``problem.client_weights``), never what a client reports.
+aggregation weights from: the in-memory engine's draw, ``firm_core.federated.sample_round`` (all N
+clients weighted by w / sum(w) when S is None or S >= N; else S draws with replacement proportional to
+w, each drawn client weighted by its count / S, so the expected update is the full-participation one).
+The weights come from the server's own record (``problem.client_weights``), never from what a client
+reports.
 
 :func:`guarded_average` is ``firm_core.federated.server.aggregate``,
 x_{t+1} = x_t + eta_g sum_i wbar_i (y_i - x_t), wbar_i = v_i / sum_j v_j over the accepted replies,
@@ -16,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from firm_core.federated import aggregate, sample_participants
+from firm_core.federated import aggregate
+from firm_core.federated.sampling import sample_round as core_sample_round
 
 #: Reasons for a refused average (recorded in the round's skip warning).
 NO_REPLY = "no valid reply"
@@ -39,9 +42,8 @@ class RoundSample:
 
 def sample_round(seed: int, round_index: int, client_weights, participation: int | None) -> RoundSample:
     """Participants of round t and their aggregation weights (see the module docstring)."""
-    w = np.asarray(client_weights, dtype=np.float64)
-    parts = sample_participants(seed, round_index, w.shape[0], participation)
-    return RoundSample(parts, w[parts].copy())
+    ids, weights = core_sample_round(seed, round_index, np.asarray(client_weights, dtype=np.float64), participation)
+    return RoundSample(np.asarray(ids), np.asarray(weights, dtype=np.float64))
 
 
 def guarded_average(x: np.ndarray, ys: np.ndarray, weights: np.ndarray, server_lr: float) -> tuple[np.ndarray | None, str]:
