@@ -1,4 +1,5 @@
-"""FedCMOO's client compression: a rank-r randomized SVD of each client's (M, d) Jacobian."""
+"""FedCMOO's client side: a rank-r randomized SVD of each client's (M, d) Jacobian, the terms its clients
+upload for the server's Gram estimate (official variant), and the floats they exchange."""
 
 from __future__ import annotations
 
