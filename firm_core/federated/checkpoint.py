@@ -163,13 +163,21 @@ def _read_manifest(path: Path) -> dict | None:
     return data if isinstance(data, dict) and data.get("format") == FORMAT else None
 
 
+#: Metadata that may change when a run is resumed (a longer run, a newer version) without making it another run.
+_VOLATILE_METADATA = ("run_config", "firm_version")
+
+
+def _identity(metadata: dict) -> dict:
+    return {k: v for k, v in metadata.items() if k not in _VOLATILE_METADATA}
+
+
 def _appendable(manifest: dict | None, path: Path, lines_of, metadata: dict, total: int) -> bool:
     """Whether the committed log is a prefix of this history: same metadata, and its last line is the
     history's record n-1 (checked through the running checksum: O(1), not O(n))."""
     if manifest is None or manifest.get("version") != VERSION or not (path / manifest["history_file"]).is_file():
         return False
     n = int(manifest["history_records"])
-    if n > total or manifest.get("metadata") != metadata:
+    if n > total or _identity(manifest.get("metadata") or {}) != _identity(metadata):
         return False
     if n == 0:
         return True
