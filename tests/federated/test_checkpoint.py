@@ -318,3 +318,15 @@ def test_ctrl_c_checkpoints_the_last_completed_round_and_resumes_bit_for_bit(nam
     resumed = run(base, _cfg(name), RunConfig(rounds=7), progress=False, resume_from=tmp_path)
     assert resumed.status == "completed"
     _same_run(full, resumed)
+
+
+def test_checkpoint_benchmark_script_runs():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_checkpoint.py"
+    spec = importlib.util.spec_from_file_location("bench_checkpoint", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    ratio = bench.main(["--long", "40", "--short", "5", "--window", "5", "--no-legacy"])
+    assert np.isfinite(ratio) and ratio > 0
