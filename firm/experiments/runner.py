@@ -207,9 +207,12 @@ def _run_one(config, entry, prefix, out_dir: Path, metrics, outcome: RunOutcome,
     resume_from = ckpt if resume and _has_checkpoint(ckpt) else None
     note = ""
     if resume_from is not None:
-        at = checkpoint.checkpoint_round(ckpt)
-        at = checkpoint.load_checkpoint(ckpt)[0].round if at is None else at  # the earlier layout has no manifest
-        note = f" (resuming from its checkpoint at round {at})"
+        state, saved = checkpoint.load_checkpoint(ckpt)
+        if saved.status == "diverged":  # it stopped before metrics.json heard of it: its history is the result
+            _record_result(out_dir, entry, saved, metrics, outcome, total_time_s=float("nan"), echo=echo)
+            echo(f"{prefix} {entry.label}: diverged earlier (its checkpoint says so), kept")
+            return
+        note = f" (resuming from its checkpoint at round {state.round})"
     echo(f"{prefix} {entry.label}{note}")
     start = time.perf_counter()
     try:
@@ -229,11 +232,17 @@ def _run_one(config, entry, prefix, out_dir: Path, metrics, outcome: RunOutcome,
         outcome.failures[entry.key] = message
         echo(f"    FAILED: {message}")
         return
+    _record_result(out_dir, entry, history, metrics, outcome, total_time_s=time.perf_counter() - start, echo=echo)
+
+
+def _record_result(out_dir: Path, entry, history, metrics, outcome: RunOutcome, *, total_time_s, echo) -> None:
+    """Save a finished (or diverged) algorithm: its CSV, then its entry in metrics.json."""
     status = "diverged" if history.status == "diverged" else "done"
-    row = _keep(outcome, entry, history, time.perf_counter() - start, status)
-    record.update(status=status, error=history.message or None, summary=row.to_dict(), history=history.to_dict())
+    row = _keep(outcome, entry, history, total_time_s, status)
+    metrics["algorithms"][entry.key].update(status=status, error=history.message or None, summary=row.to_dict(),
+                                            history=history.to_dict())
     history.to_csv(out_dir / f"{entry.key}.csv")
-    results.write_json(metrics_path, metrics)
+    results.write_json(out_dir / results.METRICS_FILE, metrics)
     if status == "diverged":
         echo(f"    DIVERGED: {history.message}")
 

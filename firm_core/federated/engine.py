@@ -102,7 +102,7 @@ def run(
         saved = loop.save(state, history) if checkpoint_on_interrupt else None
         raise RunInterrupted(history, state, saved) from exc
     except Exception as exc:
-        exc.add_note(f"firm: the run failed after {loop.state.round} completed rounds; they are kept only in its "
+        exc.add_note(f"run: the run failed after {loop.state.round} completed rounds; they are kept only in its "
                      "checkpoints, if any")
         raise
     return history

@@ -184,3 +184,23 @@ def test_a_diverging_algorithm_is_kept_as_a_result(tmp_path):
     assert (out / "fedavg_ls.csv").exists() and "diverged" in result.output
     again = _invoke("run", "--resume", out)
     assert again.exit_code == 0 and "FedAvg-LS: diverged earlier, kept" in again.output
+
+
+def test_a_divergence_saved_only_in_its_checkpoint_is_kept_on_resume(tmp_path, monkeypatch):
+    """Ctrl-C between a diverged algorithm's final checkpoint and metrics.json: the resume takes the
+    checkpoint's history as the result instead of refusing to resume a diverged run."""
+    raw = with_change(two_algorithms(rounds=120), ("algorithms", 1), {"name": "fedavg_ls", "server_lr": 30.0, "lr": 0.5})
+    out = tmp_path / "out"
+    assert _invoke("run", "--config", _config(tmp_path, raw), "--out", out, "--quiet").exit_code == 0
+    metrics = read_metrics(out)
+    want = metrics["algorithms"]["fedavg_ls"]["history"]
+    metrics["algorithms"]["fedavg_ls"].update(status="pending", error=None, summary=None, history=None)
+    (out / METRICS_FILE).write_text(json.dumps(metrics))
+    monkeypatch.setattr(engine, "run", lambda *a, **k: pytest.fail("reran an algorithm whose checkpoint diverged"))
+    result = _invoke("run", "--resume", out)
+    assert result.exit_code == 0, result.output
+    assert "FedAvg-LS: diverged earlier (its checkpoint says so), kept" in result.output
+    got = read_metrics(out)["algorithms"]["fedavg_ls"]
+    assert got["status"] == "diverged"
+    strip = lambda h: [{k: v for k, v in r.items() if k != "wall_time"} for r in h["records"]]  # noqa: E731
+    assert strip(got["history"]) == strip(want) and got["history"]["final"] == want["final"]
