@@ -96,10 +96,20 @@ def check_matches_config(metrics: dict, config) -> None:
     if saved != wanted:
         raise ValueError(f"{METRICS_FILE} lists the algorithms {saved} but its config gives {wanted}: the folder was "
                          "edited; restore it, or start a new run in another folder")
+    from firm_core.federated.history import History
+
     for key, entry in metrics["algorithms"].items():
-        if entry["status"] in FINISHED and not isinstance(entry.get("history"), dict):
-            raise ValueError(f"{METRICS_FILE}: algorithm {key!r} is marked {entry['status']!r} but has no history: the "
-                             "file was edited; restore it, or start a new run in another folder")
+        if entry["status"] not in FINISHED:
+            continue
+        summary = entry.get("summary")
+        try:
+            if not isinstance(summary, dict) or not isinstance(summary.get("total_time_s"), int | float):
+                raise ValueError("its summary is missing")
+            History.from_dict(entry.get("history"))
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(f"{METRICS_FILE}: algorithm {key!r} is marked {entry['status']!r} but its saved result is "
+                             f"unreadable ({exc}): the file was edited; restore it, or start a new run in another "
+                             "folder") from None
 
 
 def is_run_folder(path) -> bool:

@@ -204,3 +204,21 @@ def test_a_divergence_saved_only_in_its_checkpoint_is_kept_on_resume(tmp_path, m
     assert got["status"] == "diverged"
     strip = lambda h: [{k: v for k, v in r.items() if k != "wall_time"} for r in h["records"]]  # noqa: E731
     assert strip(got["history"]) == strip(want) and got["history"]["final"] == want["final"]
+
+
+@pytest.mark.parametrize("edit", ["history", "summary", "record"])
+def test_resume_refuses_a_finished_result_that_was_edited(edit, tmp_path, monkeypatch):
+    out = _interrupted_run(tmp_path, monkeypatch)
+    metrics = read_metrics(out)
+    entry = metrics["algorithms"]["firm_beta_1"]
+    if edit == "history":
+        entry["history"] = None
+    elif edit == "summary":
+        entry["summary"] = {"label": "FIRM"}
+    else:
+        entry["history"]["records"][1]["round"] = 7
+    (out / METRICS_FILE).write_text(json.dumps(metrics))
+    result = _invoke("run", "--resume", out)
+    assert result.exit_code == 2, result.output
+    assert "algorithm 'firm_beta_1' is marked 'done' but its saved result is unreadable" in result.output
+    assert "Traceback" not in result.output

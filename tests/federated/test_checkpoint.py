@@ -330,3 +330,20 @@ def test_checkpoint_benchmark_script_runs():
     spec.loader.exec_module(bench)
     ratio = bench.main(["--long", "40", "--short", "5", "--window", "5", "--no-legacy"])
     assert np.isfinite(ratio) and ratio > 0
+
+
+def test_extras_status_and_non_finite_values_survive_a_checkpoint_exactly(tmp_path):
+    import dataclasses
+    import math
+
+    prob = _problem()
+    hist = run(prob, _cfg(), RunConfig(rounds=3), progress=False)
+    hist.records[1] = dataclasses.replace(hist.records[1], extras={"reward": 0.1 + 0.2, "kl": float("inf")},
+                                          phi=float("-inf"))
+    hist.set_status("interrupted", "stopped by a test")
+    state = engine.make_algorithm(_cfg()).init(prob)._replace(round=3, x=np.array([1e-310, -0.0, 1 / 3]))
+    save_checkpoint(tmp_path, state, hist, _cfg(), RunConfig(rounds=3))
+    loaded_state, back = load_checkpoint(tmp_path)
+    assert back.records[1].extras == {"reward": 0.1 + 0.2, "kl": float("inf")} and back.records[1].phi == -math.inf
+    assert (back.status, back.message) == ("interrupted", "stopped by a test")
+    assert loaded_state.x.tobytes() == state.x.tobytes()  # subnormals and the sign of zero included
