@@ -98,7 +98,9 @@ def run(
     except KeyboardInterrupt as exc:
         state = loop.state
         del history.records[state.round:]  # a record appended just before the interrupt hit
-        history.set_status("interrupted", f"interrupted by the user after {state.round} of {run_config.rounds} rounds")
+        if history.status != "diverged":  # a divergence found before the interrupt stays the run's outcome
+            history.set_status("interrupted", f"interrupted by the user after {state.round} of {run_config.rounds} "
+                                              "rounds")
         saved = loop.save(state, history) if checkpoint_on_interrupt else None
         raise RunInterrupted(history, state, saved) from exc
     except Exception as exc:
