@@ -225,6 +225,7 @@ def apply_overrides(raw: Mapping, *, name: str | None = None, rounds: int | None
 def validate_config(raw: Mapping, *, default_name: str = "default") -> ExperimentConfig:
     """Check every field of ``raw`` and build the problem and engine configs; raise ConfigError on the
     first bad field. Nothing runs here beyond constructing the problem."""
+    schema.check_tree(raw)
     table = schema.require_mapping(raw, "")
     schema.check_known_keys(table, "", SECTIONS)
     name = table.get("name", default_name)
@@ -252,36 +253,111 @@ def validate_config(raw: Mapping, *, default_name: str = "default") -> Experimen
 
 #: File extensions ``load_config_file`` reads, and how.
 CONFIG_FORMATS = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}
+#: Largest config file read (bytes); real configs are a few hundred bytes.
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def _yaml_expanded_size(root) -> int:
+    """Number of nodes the YAML node graph ``root`` expands to, every alias use counted, computed on the
+    graph (each node once), so an exponential "billion laughs" document costs nothing to measure.
+    ConfigError on a recursive alias."""
+    from yaml.nodes import MappingNode, SequenceNode
+
+    def children(node):
+        if isinstance(node, MappingNode):
+            return [n for pair in node.value for n in pair]
+        return list(node.value) if isinstance(node, SequenceNode) else []
+
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        if finished:
+            on_path.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(c)] for c in children(node))
+            continue
+        if id(node) in sizes:
+            continue
+        on_path.add(id(node))
+        stack.append((node, True))
+        for child in children(node):
+            if id(child) in on_path:
+                raise ConfigError("", "holds a recursive YAML alias (an anchor used inside itself)")
+            if id(child) not in sizes:
+                stack.append((child, False))
+    return sizes[id(root)]
+
+
+def _load_yaml(text: str):
+    """yaml.safe_load with alias expansion bounded before anything is built."""
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _yaml_expanded_size(node)
+        if size > schema.MAX_CONFIG_NODES:
+            raise ConfigError("", f"expands to {size:.3g} values through its YAML aliases (at most "
+                                  f"{schema.MAX_CONFIG_NODES} allowed); remove the nested aliases")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _read_text(path: Path) -> str:
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError("", f"config file {str(path)!r} is {size} bytes, more than the {MAX_CONFIG_BYTES} "
+                                  "a configuration may have")
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError("", f"config file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError("", f"config file {str(path)!r} is more than the {MAX_CONFIG_BYTES} bytes a configuration "
+                              "may have")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError("", f"config file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
 def read_config_file(path) -> dict:
-    """Parse a TOML / YAML / JSON file (by extension) into a dict; ConfigError names the file on failure."""
+    """Parse a TOML / YAML / JSON file (by extension) into a dict; ConfigError names the file on failure.
+
+    Bounded: at most :data:`MAX_CONFIG_BYTES` bytes, :data:`~firm.experiments.schema.MAX_CONFIG_NODES`
+    values after YAML alias expansion (measured before the document is built) and 64-bit integers."""
     path = Path(path)
     fmt = CONFIG_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ConfigError("", f"config file {str(path)!r}: unknown extension {path.suffix!r}; "
+        raise ConfigError("", f"config file {str(path)!r}: unknown extension {schema.show(path.suffix)}; "
                               f"use one of {', '.join(CONFIG_FORMATS)}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError("", f"config file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    text = _read_text(path)
     try:
         if fmt == "toml":
             import tomllib
 
             data = tomllib.loads(text)
         elif fmt == "yaml":
-            import yaml
-
-            data = yaml.safe_load(text)
+            data = _load_yaml(text)
         else:
             import json
 
             data = json.loads(text)
+    except ConfigError as exc:
+        raise ConfigError("", f"config file {str(path)!r} {exc}") from None
     except Exception as exc:  # noqa: BLE001 - any parser error becomes a message naming the file
         raise ConfigError("", f"config file {str(path)!r} is not valid {fmt.upper()}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError("", f"config file {str(path)!r} must hold a table at the top level, got {type(data).__name__}")
+    try:
+        schema.check_tree(data)
+    except ConfigError as exc:
+        raise ConfigError("", f"config file {str(path)!r}: {exc}") from None
     return data
 
 
