@@ -40,6 +40,7 @@ test: $(VENV)/.all-installed
 bench: $(VENV)/.all-installed
 	$(BIN)/python benchmarks/bench_solvers.py
 	$(BIN)/python benchmarks/bench_federated.py
+	$(BIN)/python benchmarks/bench_checkpoint.py
 	$(BIN)/python benchmarks/bench_torch.py
 
 clean:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .._version import __version__
 from .algorithms import FederatedState, make_algorithm
 from .checkpoint import CheckpointError, load_checkpoint, prepare_checkpoint_dir, save_checkpoint
 from .config import AlgorithmConfig, RunConfig
@@ -210,9 +211,7 @@ def _finish(problem, state: FederatedState, history: History) -> None:
 
 
 def _firm_version() -> str:
-    import firm_core  # at call time: firm_core/__init__ may import this package
-
-    return str(getattr(firm_core, "__version__", ""))
+    return __version__
 
 
 def run_many(problem, algorithm_configs, run_config: RunConfig | None = None, *, x0=None,

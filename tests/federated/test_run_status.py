@@ -47,37 +47,37 @@ def test_a_healthy_run_is_completed():
     assert hist.status == "completed" and hist.message == ""
 
 
-class _RaisingProblem:
-    """A problem whose oracle raises ``error`` from the ``at``-th call on (a numerical failure inside a round)."""
+def _raise_in_server_aggregation(monkeypatch, error, at):
+    """Make the server's averaging raise ``error`` from its ``at``-th call on (a numerical failure in a
+    round's server step; a client's own exception is not one: that client is dropped)."""
+    from firm_core.federated.algorithms import common
 
-    def __init__(self, base, error, at):
-        self.base, self.error, self.at, self.calls = base, error, at, 0
-        for k in ("name", "num_clients", "num_objectives", "dim", "client_weights", "noise_std"):
-            setattr(self, k, getattr(base, k))
+    calls = {"n": 0}
+    real = common.aggregate
 
-    def __getattr__(self, item):
-        return getattr(self.base, item)
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] >= at:
+            raise error
+        return real(*args, **kwargs)
 
-    def stochastic_jacobians(self, clients, x, rngs):
-        self.calls += 1
-        if self.calls >= self.at:
-            raise self.error
-        return self.base.stochastic_jacobians(clients, x, rngs)
+    monkeypatch.setattr(common, "aggregate", failing)
 
 
 @pytest.mark.parametrize("error", [np.linalg.LinAlgError("SVD did not converge"), FloatingPointError("overflow")])
-def test_a_numerical_error_in_a_round_stops_the_run_as_diverged(error):
-    base = random_scalar_quadratic(num_clients=3, num_objectives=2, dim=2, noise_std=0.1)
-    prob = _RaisingProblem(base, error, at=4)
+def test_a_numerical_error_in_a_round_stops_the_run_as_diverged(error, monkeypatch):
+    prob = random_scalar_quadratic(num_clients=3, num_objectives=2, dim=2, noise_std=0.1)
+    _raise_in_server_aggregation(monkeypatch, error, at=4)
     hist = run(prob, AlgorithmConfig(name="firm", local_steps=1), RunConfig(rounds=10), progress=False)
     assert hist.status == "diverged" and len(hist) == 3
     assert f"round 3 raised {type(error).__name__}: {error}" in hist.message
     assert hist.final_point["round"] == 3 and np.isfinite(hist.final_point["phi"])
 
 
-def test_any_other_error_propagates_with_a_note_naming_the_round():
-    base = random_scalar_quadratic(num_clients=3, num_objectives=2, dim=2, noise_std=0.1)
-    prob = _RaisingProblem(base, TypeError("a bug in the oracle"), at=3)
-    with pytest.raises(TypeError, match="a bug in the oracle") as info:
+def test_any_other_error_propagates_with_a_note_naming_the_round(monkeypatch):
+    prob = random_scalar_quadratic(num_clients=3, num_objectives=2, dim=2, noise_std=0.1)
+    _raise_in_server_aggregation(monkeypatch, TypeError("a bug in the server"), at=3)
+    with pytest.raises(TypeError, match="a bug in the server") as info:
         run(prob, AlgorithmConfig(name="firm", local_steps=1), RunConfig(rounds=10), progress=False)
     assert any("after 2 completed rounds" in note for note in info.value.__notes__)
+

@@ -80,6 +80,8 @@ class FedCMOO(FederatedAlgorithm):
         total = sketch_reconstruction(s_left[0], s_right[0])
         grams, crosses, residuals = official_client_terms(factors * jac, sketches, total)
         q = official_gram_estimate(grams, crosses, residuals, sketches, total)
+        if not np.all(np.isfinite(q)):  # finite uploads whose products overflow: the run has diverged
+            raise FloatingPointError("FedCMOO's Gram estimate overflowed (non-finite entries)")
         prev = None if previous is None else np.asarray(previous, dtype=np.float64)
         start = prev if prev is not None and prev.shape == (m,) and np.all(np.isfinite(prev)) else np.full(m, 1.0 / m)
         return projected_scale_descent(q, start, iterations=c.scale_iterations, lr=c.scale_lr,
