@@ -160,22 +160,25 @@ def _check_factory_problem(table, path: str):
         raise ConfigError(join(path, "check"), f"must be true or false, got {schema.show(check)}")
     kwargs = {k: v for k, v in table.items() if k not in PROBLEM_KEYS}
     try:
-        spec = resolve_factory_path(spec)
         valid = factory_parameters(spec)
         if valid is not None:
             schema.check_known_keys(table, path, [*PROBLEM_KEYS, *valid])
         problem = problem_from_factory(spec, **kwargs)
+    except ConfigError:
+        raise
     except (TypeError, ValueError) as exc:
-        if isinstance(exc, ConfigError):
-            raise
-        raise translate_error(exc, {k: join(path, k) for k in kwargs}, fpath) from None
+        translated = translate_error(exc, {k: join(path, k) for k in kwargs}, fpath)
+        if translated.path != fpath:
+            raise translated from None
+        raise ConfigError(fpath, str(exc).removeprefix("problem factory ")) from None
     if check:
         report = check_problem(problem)
         if not report.ok:
             wrong = "; ".join(f"{o.name}: {o.detail}" for o in report.failures)
             raise ConfigError(fpath, f"{table['factory']!r} builds a problem that fails check_problem: {wrong} "
                                      f"(fix it, or set check = false in [{path}] to run it anyway)")
-    return spec, kwargs, problem, {**dict(table), "factory": spec}
+    absolute = resolve_factory_path(spec)
+    return absolute, kwargs, problem, {**dict(table), "factory": absolute}
 
 
 def _check_run(raw, path: str = "run"):
