@@ -70,7 +70,10 @@ def run_page(page: Path, workdir: Path) -> int:
             if block.directive and block.directive[0] == "save-as":
                 (workdir / block.directive[1]).write_text(block.code, encoding="utf-8")
             elif block.lang == "python":
-                exec(compile(block.code, where, "exec"), namespace)  # noqa: S102 - the page's own code
+                try:
+                    exec(compile(block.code, where, "exec"), namespace)  # noqa: S102 - the page's own code
+                except Exception as exc:
+                    raise AssertionError(f"{where}: the block raised {type(exc).__name__}: {exc}") from exc
                 ran += 1
             elif block.lang == "bash" and block.directive and block.directive[0] == "run":
                 for line in filter(None, (ln.strip() for ln in block.code.splitlines())):
