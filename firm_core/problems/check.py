@@ -1,6 +1,6 @@
 """Conformance check of a federated multi-objective problem: ``check_problem(problem)``.
 
-Every problem the engine runs must pass it; run it on your own :class:`~firm_core.problems.Problem`
+Every problem the engine runs must pass it; run it on your own `Problem`
 before trusting a result. Each check either passes, fails with a message saying what is wrong and
 the numbers found, or is skipped with the reason:
 
@@ -55,7 +55,7 @@ class CheckOutcome:
 
 @dataclass(frozen=True)
 class ProblemCheckReport:
-    """Outcome of :func:`check_problem`; ``str(report)`` is a readable table."""
+    """Outcome of `check_problem`; ``str(report)`` is a readable table."""
 
     problem: str
     outcomes: tuple[CheckOutcome, ...]
@@ -76,14 +76,14 @@ class ProblemCheckReport:
         return "\n".join([head, *(f"  {o.status:<4}  {o.name:<{width}}  {o.detail}" for o in self.outcomes)])
 
     def raise_if_failed(self) -> ProblemCheckReport:
-        """Raise :class:`ProblemCheckError` (a ValueError carrying this report) if any check failed."""
+        """Raise `ProblemCheckError` (a ValueError carrying this report) if any check failed."""
         if not self.ok:
             raise ProblemCheckError(self)
         return self
 
 
 class ProblemCheckError(ValueError):
-    """A problem failed :func:`check_problem`; ``.report`` holds every outcome."""
+    """A problem failed `check_problem`; ``.report`` holds every outcome."""
 
     def __init__(self, report: ProblemCheckReport):
         self.report = report
@@ -344,7 +344,7 @@ def check_problem(problem, *, points: int = 3, oracle_samples: int = 200, prefer
     ``points``: random test points (x_0 and points around it); ``oracle_samples``: stochastic draws
     averaged by the unbiasedness test; ``preference_points``: Pareto-set points checked (0 skips the
     check, e.g. when ``pareto_set_point`` runs an expensive numerical solve). With
-    ``raise_on_failure`` a failed check raises :class:`ProblemCheckError` (a ValueError) instead.
+    ``raise_on_failure`` a failed check raises `ProblemCheckError` (a ValueError) instead.
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"check_problem: `problem` must be a firm_core.problems.Problem, got {type(problem).__name__}")

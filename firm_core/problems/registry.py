@@ -2,11 +2,11 @@
 
 Each entry is a "module:Class" target plus fixed keyword arguments, imported only when asked for,
 so the real-data problems (which need the ``[data]`` extra when built) cost nothing until used. Other
-packages add theirs with :func:`register_problem`.
+packages add theirs with `register_problem`.
 
-Your own problem needs no registration: :func:`problem_from_factory` builds it from a factory
+Your own problem needs no registration: `problem_from_factory` builds it from a factory
 spec, ``"package.module:callable"`` (importable) or ``"path/to/file.py:callable"`` (any file), where
-the callable takes keyword arguments and returns a :class:`~firm_core.problems.Problem`.
+the callable takes keyword arguments and returns a `Problem`.
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def _parameters_of(factory) -> dict[str, Any] | None:
 
 def problem_from_factory(spec: str, /, **kwargs: Any) -> Problem:
     """Build your own problem: ``spec`` names a callable returning a Problem, called with ``kwargs``
-    (a relative file path is taken from the working directory; see :func:`resolve_factory_path`).
+    (a relative file path is taken from the working directory; see `resolve_factory_path`).
 
         problem_from_factory("my_problems.py:make_toy", num_clients=10)
     """

@@ -288,7 +288,7 @@ def lemma1_bound(q, q2, lam2, beta: float, slack: float = 0.0) -> float:
 def assert_lemma1(q, lam, q2, lam2, beta, p, gap: float, gap2: float, *, factor: float = 1.0) -> float:
     """Lemma 1 (beta > 0, Q PSD, Q' symmetric): ||l(Q) - l(Q')|| <= ||P_perp (Q - Q') l(Q')|| / beta.
 
-    With both VIs relaxed by e = s gap, e' = s' gap' the bound becomes :func:`lemma1_bound` with
+    With both VIs relaxed by e = s gap, e' = s' gap' the bound becomes `lemma1_bound` with
     slack e + e'. ``factor`` scales the bound (1 in the lemma; < 1 only to test this checker).
     Returns the ratio ||l - l'|| / (||P_perp (Q - Q') l'|| / beta) of the lemma itself (no slack).
     """

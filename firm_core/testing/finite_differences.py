@@ -128,7 +128,7 @@ def probe_directions(d: int, rng: np.random.Generator | None = None) -> np.ndarr
 
 def client_jacobian_mismatch(problem, clients, x, *, directions=None) -> JacobianMismatch:
     """Compare ``problem.client_jacobians`` at x (n, d) with central differences of ``client_values``,
-    along ``directions`` (k, d) (default :func:`probe_directions`); the index is (client, m, direction)."""
+    along ``directions`` (k, d) (default `probe_directions`); the index is (client, m, direction)."""
     clients = np.asarray(clients)
     x = np.asarray(x, dtype=np.float64)
     v = probe_directions(x.shape[1]) if directions is None else np.asarray(directions, dtype=np.float64)

@@ -14,7 +14,7 @@ convex problem bounded on the face's hull), keeps the feasible candidates (lambd
 the one of least value. Why that is exact: take an optimal point whose support S* is minimal; it
 minimizes h over the hull of face S* and is the unique minimizer there (otherwise moving along the
 minimizers would reach a smaller face at the same value), so face S* yields it as a feasible candidate.
-Cost grows like 2^M, so M <= :data:`MAX_M`; it is meant for checking answers, not for speed.
+Cost grows like 2^M, so M <= `MAX_M`; it is meant for checking answers, not for speed.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Matrix samplers: Jacobians of known rank and known Pareto stationarity, for testing min-norm solvers.
 
-Every sampler is a pure function of a ``numpy.random.Generator`` and returns an :class:`Instance`
+Every sampler is a pure function of a ``numpy.random.Generator`` and returns an `Instance`
 whose facts (rank, whether 0 is in the convex hull of the rows, the exact or a lower bound on
 phi = min_{l in simplex} ||J^T l||^2, a known minimizer) hold *by construction*, independently of any
-solver. :mod:`firm_core.testing.strategies` draws (J, beta, p) from these families with hypothesis;
-:func:`one_of_each` gives one instance per family, to pin every family into every property.
+solver. `firm_core.testing.strategies` draws (J, beta, p) from these families with hypothesis;
+`one_of_each` gives one instance per family, to pin every family into every property.
 
 Families
 --------
@@ -236,7 +236,7 @@ def sample(family: str, rng: np.random.Generator, m: int, d: int) -> Instance:
     return FAMILIES[family](rng, m, d)
 
 
-#: Preference kinds of :func:`preference_for`.
+#: Preference kinds of `preference_for`.
 PREFERENCE_KINDS = ("uniform", "interior", "sparse")
 
 

@@ -10,9 +10,9 @@ Needs the optional ``hypothesis`` package (``pip install "firm[testing]"``)::
         lam = my_solver(inst.gram, inst.beta, inst.p)
         asserts.assert_kkt(inst.gram, lam, inst.beta, inst.p, 1e-10)
 
-Every strategy draws from the sampler families of :mod:`firm_core.testing.samplers`, whose facts
+Every strategy draws from the sampler families of `firm_core.testing.samplers`, whose facts
 (rank, stationarity, phi) hold by construction. A random search with a small budget can miss a
-family; :func:`with_examples` pins explicit examples (e.g. ``samplers.one_of_each(...)``) into a test.
+family; `with_examples` pins explicit examples (e.g. ``samplers.one_of_each(...)``) into a test.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from .samplers import BETA_REL, FAMILIES, NEEDS_TWO_ROWS, PREFERENCE_KINDS, SCAL
 
 __all__ = ["grams", "instances", "jacobians", "preferences", "problems", "seeds", "with_examples"]
 
-#: Registered synthetic problems :func:`problems` draws from, with the sizes it draws.
+#: Registered synthetic problems `problems` draws from, with the sizes it draws.
 PROBLEM_NAMES = ("quadratics", "vlmop", "fonseca_fleming", "cagrad_toy")
 
 
@@ -55,7 +55,7 @@ def instances(
     scales=SCALES,
     preferences=PREFERENCE_KINDS,
 ) -> Instance:
-    """An :class:`~firm_core.testing.samplers.Instance` (J, beta, p) drawn from ``families``.
+    """An `Instance` (J, beta, p) drawn from ``families``.
 
     ``m``/``d`` are strategies (default M in [2, 6], d in [1, 8]); beta = beta_rel * max|Q| so that
     regularization is meaningful at every scale; the overall scale (of Q) is applied last.
