@@ -97,9 +97,17 @@ def resolve_factory_path(spec: str, base_dir=None) -> str:
     return f"{path.resolve()}:{attr}"
 
 
+#: Files already run: absolute path -> (modification time, module); a file is run again only when it changed.
+_FILE_MODULES: dict[str, tuple[int, object]] = {}
+
+
 def _load_file_module(spec: str, path: Path):
     if not path.is_file():
         raise ValueError(f"problem factory {spec!r}: file {str(path)!r} not found")
+    mtime = path.stat().st_mtime_ns
+    cached = _FILE_MODULES.get(str(path))
+    if cached is not None and cached[0] == mtime:
+        return cached[1]
     digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
     name = f"_firm_user_problem_{path.stem}_{digest}"  # registered, so pickling and dataclasses work
     module_spec = importlib.util.spec_from_file_location(name, path)
@@ -110,6 +118,7 @@ def _load_file_module(spec: str, path: Path):
     except Exception as exc:
         del sys.modules[name]
         raise ValueError(f"problem factory {spec!r}: running {str(path)!r} raised {type(exc).__name__}: {exc}") from exc
+    _FILE_MODULES[str(path)] = (mtime, module)
     return module
 
 

@@ -89,6 +89,7 @@ def test_log_curves_put_firm_on_top_and_interleave_markers(tmp_path, captured):
     assert len(starts) == len(LABELS)  # each curve puts its markers at different rounds
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("m", [2, 3])
 def test_no_run_figure_clips_a_title_or_label(tmp_path, captured, m):
     rng = np.random.default_rng(0)

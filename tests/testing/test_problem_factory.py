@@ -133,6 +133,7 @@ def test_config_runs_check_problem_on_a_factory_problem(user_file):
     assert cfg.problem.client_weights.sum() == pytest.approx(1.1)
 
 
+@pytest.mark.slow
 def test_firm_run_and_sweep_on_your_own_problem_and_resume_from_elsewhere(user_file, tmp_path, monkeypatch):
     cfg = tmp_path / "mine.yaml"
     cfg.write_text(yaml.safe_dump(tiny({"factory": "problems/my_problem.py:make", "num_clients": 4, "seed": 3})))
@@ -175,3 +176,20 @@ def test_load_config_reads_a_toml_factory_table(user_file, tmp_path):
     path.write_text('[problem]\nfactory = "problems/my_problem.py:make"\nnum_clients = 3\n\n'
                     '[[algorithms]]\nname = "firm"\n')
     assert load_config(path).problem.num_clients == 3
+
+
+def test_a_file_runs_once_until_it_changes(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    source = ("import pathlib\nlog = pathlib.Path('runs.log')\nlog.write_text(log.read_text() + 'x' if log.exists() else 'x')\n"
+              "from tests.testing.toy_problems import CauchyToy\nVERSION = {v}\n")
+    (tmp_path / "counted.py").write_text(source.format(v=1))
+    problem_from_factory("counted.py:CauchyToy")
+    problem_from_factory("counted.py:CauchyToy", dim=2)
+    assert (tmp_path / "runs.log").read_text() == "x"
+    (tmp_path / "counted.py").write_text(source.format(v=2))
+    stat = (tmp_path / "counted.py").stat()
+    os.utime(tmp_path / "counted.py", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert load_factory("counted.py:CauchyToy").__module__ == "tests.testing.toy_problems"
+    assert (tmp_path / "runs.log").read_text() == "xx"
