@@ -256,8 +256,13 @@ def _stochastic_mean(ctx: _Context) -> str:
     x = tile(ctx.xs[0])
     full = np.asarray(p.client_jacobians(clients, x), dtype=np.float64)
     s = ctx.oracle_samples
-    draws = np.stack([p.stochastic_jacobians(clients, x, _generators(ctx.seed, clients, k)) for k in range(s)])
-    mean, sd = draws.mean(axis=0), draws.std(axis=0, ddof=1)
+    mean, m2 = np.zeros_like(full), np.zeros_like(full)
+    for k in range(s):  # Welford's running mean and variance: memory of one draw, not of s
+        draw = np.asarray(p.stochastic_jacobians(clients, x, _generators(ctx.seed, clients, k)), dtype=np.float64)
+        delta = draw - mean
+        mean += delta / (k + 1)
+        m2 += delta * (draw - mean)
+    sd = np.sqrt(m2 / (s - 1))
     roundoff = 1e3 * np.finfo(np.float64).eps * max(float(np.max(np.abs(full))), 1e-300)
     excess = np.abs(mean - full) - (STOCHASTIC_Z * sd / np.sqrt(s) + roundoff)
     idx = np.unravel_index(int(np.argmax(excess)), excess.shape)
