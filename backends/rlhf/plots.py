@@ -16,6 +16,14 @@ def _plt():
     return plt
 
 
+def _integer_rounds(axes) -> None:
+    """Rounds are integers: no 1.25, 1.5, ... ticks on short runs."""
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def plot_reward_curves(result, path: Path) -> None:
     plt = _plt()
     rounds = [r.round for r in result.rounds]
@@ -27,6 +35,7 @@ def plot_reward_curves(result, path: Path) -> None:
     axes[0].legend()
     axes[1].plot(rounds, [r.kl for r in result.rounds], color="k", marker="o", ms=3)
     axes[1].set(xlabel="round", ylabel="KL(policy || reference) per completion", title="KL to reference")
+    _integer_rounds(axes)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -46,7 +55,9 @@ def plot_lambda(result, path: Path) -> None:
                 ylim=(-0.02, 1.02))
     axes[0].legend(fontsize=7)
     axes[1].plot(rounds, [r.d_lambda for r in result.rounds], marker="o", ms=3)
-    axes[1].set(xlabel="round", ylabel="D_lambda", title="client disagreement mean_i ||lambda_i - lambda_bar||^2")
+    axes[1].set(xlabel="round", ylabel=r"$D_\lambda=\mathrm{mean}_i\,\|\lambda_i-\bar\lambda\|^2$",
+                title=r"client disagreement $D_\lambda$")
+    _integer_rounds(axes)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -3,9 +3,9 @@
 A configuration is a tree (TOML or YAML file, or a dict) with these sections::
 
     name = "default"                 # run name: output goes to runs/<name>/
-    [problem]                        # name + keyword arguments of firm_core.problems.make_problem
-    name = "quadratics"
-    num_clients = 20
+    [problem]                        # name + keyword arguments of firm_core.problems.make_problem,
+    name = "quadratics"              # or factory = "module:callable" / "path/to/file.py:callable"
+    num_clients = 20                 # (your own problem) + the callable's keyword arguments
     [run]                            # rounds, seed, checkpoint_every, eval_every
     rounds = 60
     seed = 0
@@ -116,11 +116,24 @@ def _algorithm_fields() -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(AlgorithmConfig))
 
 
+#: Keys of [problem] that are not arguments of the problem: the registered `name` or your `factory`,
+#: and `check` (run check_problem on a factory's problem before any round; default true).
+PROBLEM_KEYS = ("name", "factory", "check")
+
+
 def _check_problem(raw, path: str = "problem"):
+    """[problem]: ``name`` (a registered problem) or ``factory`` ("module:callable" or
+    "path/to/file.py:callable", a relative path from the working directory), plus the keyword
+    arguments of that problem. Returns (label, kwargs, problem, normalized table)."""
+    table = schema.require_mapping(raw, path)
+    if "factory" in table:
+        return _check_factory_problem(table, path)
     from firm_core.problems import PROBLEMS, make_problem, problem_parameters
 
-    table = schema.require_mapping(raw, path)
-    name = schema.check_str(schema.require_key(table, "name", path), join(path, "name"), choices=PROBLEMS)
+    if "name" not in table:
+        raise ConfigError(join(path, "name"), "is required but missing (or give `factory` = \"module:callable\" "
+                                              "or \"path/to/file.py:callable\" for your own problem)")
+    name = schema.check_str(table["name"], join(path, "name"), choices=PROBLEMS)
     try:
         parameters = problem_parameters(name)
     except ImportError as exc:
@@ -131,7 +144,41 @@ def _check_problem(raw, path: str = "problem"):
         problem = make_problem(name, **kwargs)
     except (TypeError, ValueError) as exc:
         raise translate_error(exc, {k: join(path, k) for k in kwargs}, path) from None
-    return name, kwargs, problem
+    return name, kwargs, problem, dict(table)
+
+
+def _check_factory_problem(table, path: str):
+    from firm_core.problems.check import check_problem
+    from firm_core.problems.registry import factory_parameters, problem_from_factory, resolve_factory_path
+
+    fpath = join(path, "factory")
+    spec = schema.check_str(table["factory"], fpath)
+    if "name" in table:
+        raise ConfigError(join(path, "name"), f"cannot be given with `factory` (one or the other), got {schema.show(table['name'])}")
+    check = table.get("check", True)
+    if not isinstance(check, bool):
+        raise ConfigError(join(path, "check"), f"must be true or false, got {schema.show(check)}")
+    kwargs = {k: v for k, v in table.items() if k not in PROBLEM_KEYS}
+    try:
+        valid = factory_parameters(spec)
+        if valid is not None:
+            schema.check_known_keys(table, path, [*PROBLEM_KEYS, *valid])
+        problem = problem_from_factory(spec, **kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        translated = translate_error(exc, {k: join(path, k) for k in kwargs}, fpath)
+        if translated.path != fpath:
+            raise translated from None
+        raise ConfigError(fpath, str(exc).removeprefix("problem factory ")) from None
+    if check:
+        report = check_problem(problem)
+        if not report.ok:
+            wrong = "; ".join(f"{o.name}: {o.detail}" for o in report.failures)
+            raise ConfigError(fpath, f"{table['factory']!r} builds a problem that fails check_problem: {wrong} "
+                                     f"(fix it, or set check = false in [{path}] to run it anyway)")
+    absolute = resolve_factory_path(spec)
+    return absolute, kwargs, problem, {**dict(table), "factory": absolute}
 
 
 def _check_run(raw, path: str = "run"):
@@ -233,7 +280,7 @@ def validate_config(raw: Mapping, *, default_name: str = "default") -> Experimen
     if not _NAME_RE.match(name):
         raise ConfigError("name", f"must start with a letter or digit and hold only letters, digits, '.', '-', '_' "
                                   f"(it names the output folder), got {name!r}")
-    problem_name, problem_kwargs, problem = _check_problem(schema.require_key(table, "problem", ""))
+    problem_name, problem_kwargs, problem, problem_table = _check_problem(schema.require_key(table, "problem", ""))
     run_kwargs, seed, run_cls = _check_run(table.get("run", {}))
     defaults = _check_defaults(table.get("defaults", {}))
     algorithms = _check_algorithms(schema.require_key(table, "algorithms", ""), "algorithms", defaults, "defaults",
@@ -245,6 +292,7 @@ def validate_config(raw: Mapping, *, default_name: str = "default") -> Experimen
         raise translate_error(exc, {k: join("run", k) for k in run_kwargs} | {"name": "name"}, "run") from None
     normalized = copy.deepcopy(dict(table))
     normalized["name"] = name
+    normalized["problem"] = problem_table  # a factory's file path made absolute, so --resume finds it
     return ExperimentConfig(name=name, problem_name=problem_name, problem_kwargs=problem_kwargs, problem=problem,
                             run=run, seed=seed, algorithms=algorithms, sweep=sweep, raw=normalized)
 
