@@ -7,6 +7,7 @@
 Executable checks of every bound on toy problems are run by ``firm check-theory``.
 """
 
+from .client_descent import B4_GRID_SIZE, B4Result, bound_b4
 from .constants import BoundConstants
 from .federated import (
     B3Result,
@@ -33,6 +34,7 @@ from .lemmas import (
     lemma2_pair_bound,
     lemma2_pair_stochastic_k0,
 )
+from .limits import drift_factor, fixed_point_floor, fixed_point_gradient_bound, single_client_limit_bounds
 from .rate import RateConstants, optimal_step, rate_bound, rate_constants
 from .theorem1 import (
     one_step_descent_bound,
@@ -43,12 +45,19 @@ from .theorem1 import (
 
 __all__ = [
     "B3Result",
+    "B4Result",
+    "B4_GRID_SIZE",
+    "bound_b4",
     "BoundConstants",
     "FederatedBound",
     "FederatedTerms",
     "RateConstants",
     "SIMPLEX_DIAMETER",
     "b3_grid",
+    "drift_factor",
+    "fixed_point_floor",
+    "fixed_point_gradient_bound",
+    "single_client_limit_bounds",
     "b3_value",
     "bound_b1",
     "bound_b2",
