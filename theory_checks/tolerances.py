@@ -8,6 +8,11 @@ scale = the sum of the absolute values of the terms on both sides (what round-of
 #: Relative round-off slack of every pointwise inequality (see the module docstring).
 ROUNDOFF_RTOL = 1e-9
 
+#: Round-off of a value computed once (Phi(x_t) from the objectives, v from two iterates): a few hundred ulps.
+#: Used for the one-round descent inequality, whose curvature term L_phi gamma^2 ||v||^2 / 2 can be far below
+#: ROUNDOFF_RTOL |Phi| (a tolerance that large would hide it).
+VALUE_RTOL = 1e-13
+
 #: A bound on an average (Theorems 1-3, a-posteriori bound) is accepted when measured <= bound (1 + BOUND_RTOL).
 BOUND_RTOL = 1e-9
 
