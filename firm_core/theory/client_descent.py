@@ -19,6 +19,10 @@ Two routes give (c_V, c_D, c_R, const); every grid point of either is a valid bo
                            c_V = 1 - a - rho - L_phi gamma / 2,   c_D = kappa - rho - L_phi gamma / (2 S),   c_R = beta (1 - b),
                            const = phi_F (1 + tau) zeta_p^2,   rho = Dr phi_F (1 + 1/tau) + Dr_1 / (4 a)
 
+Assumptions: (A1)-(A5) on a convex set holding the iterates ((A2) almost surely when sigma > 0), zeta_p and
+zeta_f valid at the server iterates, inf Phi > -inf, full participation or the unbiased sampling (S draws
+with replacement, probabilities w, weights counts / S; S = None means full), no dropped client.
+
 C enters only through c_lam and route R's 1/beta term: the bound has no C^2 floor. Its heterogeneity floor
 is ~ zeta_p^2 / 4 (route Y) or ~ M C^2 zeta_p^2 / beta (route R), so it falls like 1/beta.
 """

@@ -11,6 +11,10 @@ With gamma = eta_g eta K and the constants of :class:`BoundConstants`,
 
 The terms (k = 0..K-1) are defined in :func:`federated_terms`; docs/theory.md derives each one.
 N does not appear (no linear speed-up); every term is non-increasing in beta.
+
+Assumptions: (A1)-(A5) on a convex set holding every x_t and y_{i,k} ((A2) almost surely when sigma > 0);
+full participation with no dropped client, or the unbiased sampling of ``BoundConstants.participation``
+(S draws with replacement, probabilities w, weights counts / S); inf Phi > -inf. B4 lives in client_descent.
 """
 
 from __future__ import annotations
@@ -231,7 +235,8 @@ def federated_bound(consts: BoundConstants) -> FederatedBound:
 
 def per_objective_federated_bound(consts: BoundConstants, delta_m: float, L_m: float, preference, m: int) -> float:
     """Remark R2 (potential f_m, Lemma 0(b) instead of 0(a)): min(B1_m, B2_m) with Delta -> Delta_m,
-    L_phi -> L_m and + beta ||e_m - p||^2 / 4 in the numerator. B3 is not available in this form."""
+    L_phi -> L_m and + beta ||e_m - p||^2 / 4 in the numerator. B3 is not available in this form.
+    Needs, besides the assumptions of Theorems 2/3, inf f_m > -inf (Delta_m = f_m(x_0) - inf f_m finite)."""
     from .lemmas import lemma0b_allowance
 
     w = "per_objective_federated_bound"

@@ -1,5 +1,6 @@
 """`firm check-theory --quick` end to end, its failure exit code, and the executed theory notebook."""
 
+import json
 import time
 from pathlib import Path
 
@@ -24,6 +25,14 @@ def test_check_theory_quick_passes_and_writes_the_report(tmp_path):
     assert "PASS" in result.output
     report = (tmp_path / "report.md").read_text()
     assert "**PASS**" in report and "Theorem 1" in report and "Liveness" in report
+    assert "What this run certifies" in report and "Where FIRM ends" in report and "informative" in result.output
+    summary = json.loads((tmp_path / "results.json").read_text())
+    counts = summary["counts"]
+    assert counts["federated"] + counts["theorem1"] == len(summary["cells"])
+    # a bound that is not informative is never called a certificate
+    for cell in summary["cells"]:
+        assert cell["verdict"] != "certificate" or (cell["informative"] and cell["sigma"] == 0)
+        assert cell["informative"] == (cell["bound"] < cell["trivial"])
     for name in (*PLOTS, "results.json"):
         assert (tmp_path / name).stat().st_size > 0
     assert elapsed < QUICK_SECONDS
