@@ -19,6 +19,7 @@ from .checks import (
     CheckResult,
     check_at_least,
     check_bound,
+    check_direction_distance,
     check_le,
     check_lemma0a,
     check_lemma0b,
@@ -249,26 +250,34 @@ def step_checks(tr: Trace, spec: CellSpec, c: ProblemConstants) -> list[CheckRes
     # the clean client weights: lambda^r (sigma > 0), else the weights the client used
     lam_r = tr.lam if tr.lam_clean is None else tr.lam_clean
     post = th.lemma2_client_server_bound(M, c.C, c.zeta, c.L, tr.drift, d_bar_norm, beta)
-    out.append(_with_informative(check_weights_distance("Lemma 2: ||lambda^r_{i,k} - lambda_bar|| (a-posteriori)", lam_r,
-                                                        tr.lam_server[:-1, None, None], post), post))
+    if beta > 0:
+        out.append(_with_informative(check_weights_distance("Lemma 2: ||lambda^r_{i,k} - lambda_bar|| (a-posteriori)", lam_r,
+                                                            tr.lam_server[:-1, None, None], post), post))
+    else:  # beta = 0: compare directions with the clean client Jacobian (where the bound is 0 it equals G(x_t))
+        out.append(_with_informative(check_direction_distance(
+            "Lemma 2 (beta = 0): ||G_i(y_{i,k})(lambda^r_{i,k} - lambda_bar)|| <= sqrt(M) C bound (a-posteriori)", tr.jac_clean, lam_r,
+            tr.lam_server[:-1, None, None], np.sqrt(M) * c.C * np.asarray(post)), post))
     if spec.sigma == 0.0:
         prior = np.array([th.lemma2_client_server_apriori(M, c.C, c.zeta, c.L, tr.eta, k, beta) for k in range(K)])
         if beta > 0:
             out.append(_with_informative(check_weights_distance("Lemma 2: ||lambda_{i,k} - lambda_bar|| (a-priori)", tr.lam,
                                                                 tr.lam_server[:-1, None, None], prior[None, None, :]), prior))
         else:  # lambda need not be unique at beta = 0: compare the directions G_i(x_t)(lambda_{i,k} - lambda_bar) instead
-            gi = tr.jac_clean[:, :, 0]  # (T, N, M, d) G_i(x_t)
-            diff = tr.lam - tr.lam_server[:-1, None, None]
-            lhs = np.linalg.norm(np.einsum("tnkm,tnmd->tnkd", diff, gi), axis=-1)
-            rhs = np.sqrt(M) * c.C * prior[None, None, :]
-            scale = np.linalg.norm(gi, axis=(-2, -1))[:, :, None] * th.SIMPLEX_DIAMETER + rhs
-            out.append(_with_informative(check_le("Lemma 2 (beta = 0): ||G_i(x_t)(lambda_{i,k} - lambda_bar)|| <= sqrt(M) C ell_k",
-                                                  lhs, np.broadcast_to(rhs, lhs.shape), scale), prior))
+            gi = np.broadcast_to(tr.jac_clean[:, :, :1], tr.jac_clean.shape)  # (T, N, K, M, d) G_i(x_t) at every k
+            out.append(_with_informative(check_direction_distance(
+                "Lemma 2 (beta = 0): ||G_i(x_t)(lambda_{i,k} - lambda_bar)|| <= sqrt(M) C ell_k", gi, tr.lam,
+                tr.lam_server[:-1, None, None], np.sqrt(M) * c.C * prior[None, None, :]), prior))
         if N > 1:
             pairs = np.array(list(itertools.combinations(range(N), 2)))
             pb = np.array([th.lemma2_pair_bound(M, c.C, c.zeta, c.L, tr.eta, k, beta) for k in range(K)])
-            out.append(_with_informative(check_weights_distance("Lemma 2: ||lambda_{i,k} - lambda_{j,k}|| (pairs)", tr.lam[:, pairs[:, 0]],
-                                                                tr.lam[:, pairs[:, 1]], pb[None, None, :]), pb))
+            if beta > 0:
+                out.append(_with_informative(check_weights_distance("Lemma 2: ||lambda_{i,k} - lambda_{j,k}|| (pairs)", tr.lam[:, pairs[:, 0]],
+                                                                    tr.lam[:, pairs[:, 1]], pb[None, None, :]), pb))
+            else:  # where the bound is 0 (identical clients, k = 0) G_i(x_t) = G_j(x_t)
+                gi = np.broadcast_to(tr.jac_clean[:, pairs[:, 0], :1], (T, len(pairs), K, M, tr.x.shape[1]))
+                out.append(_with_informative(check_direction_distance(
+                    "Lemma 2 (beta = 0): ||G_i(x_t)(lambda_{i,k} - lambda_{j,k})|| <= sqrt(M) C bound (pairs)", gi,
+                    tr.lam[:, pairs[:, 0]], tr.lam[:, pairs[:, 1]], np.sqrt(M) * c.C * pb[None, None, :]), pb))
     else:
         nb = th.lemma2_noise_bound(M, c.C, tr.noise_norm, beta)
         out.append(check_weights_distance("Lemma 2: ||lambda_{i,k} - lambda^r_{i,k}|| (noise, pointwise)", tr.lam, tr.lam_clean, nb))
@@ -368,7 +377,12 @@ def expectation_checks(traces: list[Trace], spec: CellSpec, c: ProblemConstants,
     E||lambda_{i,k} - lambda_bar|| <= ell_k, sqrt(E||lambda_{i,k} - lambda_bar||^2) <= r_k; with noise also
     E||lambda_{i,0} - lambda_{j,0}|| <= Lemma 2 (k = 0) and the variance terms by themselves:
     E||Xi p||^2 <= sigma^2 (B4's (zeta_p + sigma)^2) and E||Xi lambda||^2 <= M sigma^2 (B4's N_0)."""
-    dev = [np.linalg.norm(tr.lam - tr.lam_server[:-1, None, None], axis=-1) for tr in traces]  # S x (T, N, K)
+    if spec.beta > 0:
+        dev = [np.linalg.norm(tr.lam - tr.lam_server[:-1, None, None], axis=-1) for tr in traces]  # S x (T, N, K)
+    else:  # lambda need not be unique at beta = 0: use ||G_i(x_t)(lambda - lambda_bar)|| / (sqrt(M) C) <= ||lambda - lambda_bar||
+        scale = np.sqrt(spec.M) * c.C if c.C > 0 else 1.0
+        dev = [np.linalg.norm(np.einsum("tnkm,tnmd->tnkd", tr.lam - tr.lam_server[:-1, None, None], tr.jac_clean[:, :, 0]), axis=-1) / scale
+               for tr in traces]
     mean_k = np.array([d.mean(axis=(0, 1)) for d in dev])  # (S, K)
     sq_k = np.array([np.mean(d**2, axis=(0, 1)) for d in dev])
     up_mean = np.array([upper_confidence(mean_k[:, k]) for k in range(mean_k.shape[1])])

@@ -153,3 +153,17 @@ def test_where_firm_ends_one_client_and_fixed_points():
     k1 = [r["grad"] for r in fp.rows if r["K"] == 1]
     assert k1[1] < 0.2 * k1[0]  # K = 1: the offset keeps falling like 1/beta
     assert fp.notes["floor_homogeneous"] < 1e-6 * fp.notes["floor_K"]  # the K > 1 floor is heterogeneity's
+
+
+def test_lemma2_direction_checker_at_beta_zero():
+    """At beta = 0, lambda need not be unique: two weight vectors far apart with the same direction G lambda pass,
+    a different direction fails."""
+    from theory_checks.checks import check_direction_distance
+
+    same = np.array([[1.0, 2.0, 0.0], [1.0, 2.0, 0.0]])  # identical objectives: every lambda gives the same d
+    la, lb = np.array([0.1, 0.9]), np.array([0.9, 0.1])
+    assert np.linalg.norm(la - lb) > 1.0
+    assert check_direction_distance("d", same, la, lb, 0.0).ok
+    other = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    assert not check_direction_distance("d", other, la, lb, 0.0).ok
+    assert check_direction_distance("d", other, la, lb, 1.2).ok  # ||G (la - lb)|| = 0.8 sqrt 2 < 1.2
