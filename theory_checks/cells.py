@@ -17,7 +17,6 @@ from scipy import stats
 from .cauchy import CauchyRegression
 from .checks import (
     CheckResult,
-    check_at_least,
     check_bound,
     check_direction_distance,
     check_le,
@@ -29,7 +28,7 @@ from .checks import (
     gram,
 )
 from .problem_constants import ProblemConstants, make_quadratics, measured_heterogeneity_rms, problem_constants, verify_constants
-from .tolerances import CONFIDENCE, ROUNDOFF_RTOL, THEOREM1_MIN_RATIO, VALUE_RTOL
+from .tolerances import CONFIDENCE, ROUNDOFF_RTOL, VALUE_RTOL
 from .trace import Trace, run_traced
 
 
@@ -280,7 +279,8 @@ def step_checks(tr: Trace, spec: CellSpec, c: ProblemConstants) -> list[CheckRes
                     tr.lam[:, pairs[:, 0]], tr.lam[:, pairs[:, 1]], np.sqrt(M) * c.C * pb[None, None, :]), pb))
     else:
         nb = th.lemma2_noise_bound(M, c.C, tr.noise_norm, beta)
-        out.append(check_weights_distance("Lemma 2: ||lambda_{i,k} - lambda^r_{i,k}|| (noise, pointwise)", tr.lam, tr.lam_clean, nb))
+        out.append(_with_informative(check_weights_distance("Lemma 2: ||lambda_{i,k} - lambda^r_{i,k}|| (noise, pointwise)", tr.lam,
+                                                            tr.lam_clean, nb), nb))
     return out
 
 

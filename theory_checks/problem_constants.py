@@ -137,12 +137,10 @@ def measured_heterogeneity_rms(traces, preference=None) -> tuple[float, float]:
         p = tr.preference if preference is None else np.asarray(preference, dtype=np.float64)
         w = tr.client_weights / tr.client_weights.sum()
         het = tr.jac_clean[:, :, 0] - tr.jac_server[:-1, None]  # (T, N, M, d)
-        m = het.shape[2]
         hp = np.einsum("m,tnmd->tnd", p, het)
         hf = het - het.mean(axis=2, keepdims=True)  # rows of (G_i - G) P_perp (P_perp symmetric)
         zp = max(zp, float(np.sqrt(np.max(np.einsum("n,tn->t", w, np.sum(hp**2, axis=-1))))))
         zf = max(zf, float(np.sqrt(np.max(np.einsum("n,tn->t", w, np.sum(hf**2, axis=(-2, -1)))))))
-        del m
     return zp, zf
 
 
