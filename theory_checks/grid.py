@@ -1,4 +1,4 @@
-"""The grids of ``firm check-theory``: Theorem 1 cells (N = K = 1, sigma = 0; must be tight on the
+"""The grids of ``firm check-theory``: Theorem 1 cells (N = K = 1, sigma = 0; their tightness is reported as a statistic on the
 quadratics), federated cells over (eta, K, N, beta, sigma, heterogeneity, eta_g), nonconvex
 Cauchy-regression cells with global constants, and cells with non-uniform client weights and partial
 participation. Stochastic and sampled cells run MIN_SEEDS seeds. ``quick`` is a subset with fewer
