@@ -2,9 +2,13 @@
 
     from firm_core.theory import BoundConstants, theorem1_bound, federated_bound
     c = BoundConstants(L=2, L_phi=1.5, C=6, zeta=0.5, sigma=0, M=2, beta=10, eta=0.05, eta_g=1, K=5, T=300, delta=20)
-    federated_bound(c).value      # min(B1, B2, B3)
+    federated_bound(c).value      # min(B1, B2, B3, B4)
+    bound_b4(c.replace(zeta_p=0.3, participation=2)).value   # the client-descent bound, S = 2 clients per round
+    fixed_point_gradient_bound(M=2, C=6, zeta_p=0.3, L=2, eta=0.05, K=5, beta=1e4)   # where FIRM ends
 
-Executable checks of every bound on toy problems are run by ``firm check-theory``.
+A bound certifies something only when it is below what the assumptions already give (min(C^2, phi(x_0))
+for a mean of phi, sqrt 2 for a distance between weights). Executable checks of every bound on toy
+problems are run by ``firm check-theory``.
 """
 
 from .client_descent import B4_GRID_SIZE, B4Result, bound_b4
