@@ -154,6 +154,17 @@ def check_weights_distance(name: str, lam_a, lam_b, bound) -> CheckResult:
     return check_le(name, lhs, bound, np.full(lhs.shape, th.SIMPLEX_DIAMETER))
 
 
+def check_direction_distance(name: str, jac, lam_a, lam_b, bound) -> CheckResult:
+    """||G (lambda_a - lambda_b)|| <= bound for Jacobians (..., M, d) (rows = objectives): the form of Lemma 2 that
+    still means something at beta = 0, where lambda need not be unique but G lambda is."""
+    jac = np.asarray(jac, dtype=np.float64)
+    diff = np.asarray(lam_a, dtype=np.float64) - np.asarray(lam_b, dtype=np.float64)
+    lhs = np.linalg.norm(np.einsum("...m,...md->...d", diff, jac), axis=-1)
+    rhs = np.broadcast_to(np.asarray(bound, dtype=np.float64), lhs.shape)
+    scale = np.linalg.norm(jac, axis=(-2, -1)) * th.SIMPLEX_DIAMETER + rhs
+    return check_le(name, lhs, rhs, scale)
+
+
 # --- rates and the beta story --------------------------------------------------------------------------
 def fit_slope(x, y) -> float:
     """Least-squares slope of log y against log x."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from firm_core import pareto_stationarity
 from firm_core import theory as th
-from firm_core.federated import AlgorithmConfig, RunConfig, aggregate, client_rngs, local_update, run
+from firm_core.federated import AlgorithmConfig, RunConfig, run
 
 from .checks import CheckResult, check_at_least, check_bound, check_le, check_nonincreasing, check_slope
 from .problem_constants import make_quadratics, problem_constants, verify_constants
@@ -27,10 +27,10 @@ from .tolerances import (
     BETA_SLOPE_TOL,
     BIAS_MIN_RELATIVE,
     FIXED_POINT_MAX_ROUNDS,
-    FIXED_POINT_TOL,
     HOMOGENEOUS_MAX_RELATIVE,
     RATE_SLOPE_TOL,
 )
+from . import limits
 from .trace import run_traced
 
 
@@ -113,18 +113,9 @@ class BetaStory:
 
 
 def fixed_point(problem, beta: float, gamma: float, *, max_rounds: int = FIXED_POINT_MAX_ROUNDS) -> tuple[np.ndarray, int, bool]:
-    """Iterate deterministic FIRM with K = 1 (the engine's local_update + aggregate) until
-    ||x_{t+1} - x_t|| <= FIXED_POINT_TOL (1 + ||x_t||); returns (x, rounds, converged)."""
-    x = problem.initial_point()
-    ids = np.arange(problem.num_clients)
-    for t in range(max_rounds):
-        res = local_update(problem, ids, x, client_rngs(0, t, ids), local_steps=1, lr=gamma, beta=beta)
-        x_new = aggregate(x, res.y, problem.client_weights, 1.0)
-        step = float(np.linalg.norm(x_new - x))
-        x = x_new
-        if step <= FIXED_POINT_TOL * (1.0 + np.linalg.norm(x)):
-            return x, t + 1, True
-    return x, max_rounds, False
+    """Deterministic FIRM with K = 1 (the engine's local_update + aggregate) iterated to a fixed point
+    (:func:`theory_checks.limits.fixed_point`); returns (x, rounds, converged)."""
+    return limits.fixed_point(problem, beta, gamma, 1, max_rounds=max_rounds)
 
 
 def beta_story(*, betas=(0.0, 1e-2, 1e-1, 1.0, 10.0, 1e2, 1e3, 1e4), fp_betas=(0.0, 1e3, 1e4, 1e5),

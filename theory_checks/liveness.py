@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from firm_core import theory as th
 
-from .cells import CellSpec, chain_checks, run_cell
+from .cells import CellSpec, chain_checks, check_mean_bound, run_cell
 from .checks import CheckResult, check_bound, check_lemma0a, check_lemma0b, check_lemma0c, check_lemma1, check_nonincreasing, check_slope, check_weights_distance, gram
 from .problem_constants import make_quadratics, problem_constants
 from .trace import run_traced
@@ -64,4 +64,14 @@ def liveness_checks() -> list[CheckResult]:
     T = np.array([10, 20, 40, 80])
     out.append(_flagged("a wrong rate (slope -1 data against -0.5)", check_slope("rate", T, 1.0 / T, -0.5, 0.1)))
     out.append(_flagged("an increasing D_lambda", check_nonincreasing("D_lambda", [1e-3, 1e-4, 2e-4])))
+    # B4 (client-descent bound) with Delta and the heterogeneity far below the truth
+    bc = th.BoundConstants(L=c.L, L_phi=c.L_phi, C=c.C, zeta=c.zeta, sigma=0.0, M=2, beta=beta, eta=tr.eta, eta_g=1.0, K=3, T=20,
+                           delta=WRONG_BOUND_FACTOR * c.delta, zeta_p=0.0, zeta_f=0.0)
+    out.append(_flagged("B4 with a too-small Delta and zeta_p = zeta_f = 0", check_bound("B4", measured, th.bound_b4(bc).value)))
+    # an expectation bound between the mean and the upper confidence end must fail (the interval, not the mean, decides)
+    samples = np.random.default_rng(0).normal(1.0, 0.5, size=30)
+    out.append(_flagged("an expectation bound inside the confidence interval", check_mean_bound("E", samples, samples.mean() * 1.01)))
+    # a fixed-point offset bound that is too small
+    g = float(np.linalg.norm(p @ problem.jacobian(tr.x[-1])))
+    out.append(_flagged("a too-small fixed-point gradient bound", check_bound("g_inf", g, 0.5 * g)))
     return out

@@ -11,7 +11,8 @@ from tqdm.auto import tqdm
 from .cells import CellResult, run_cell
 from .checks import CheckResult
 from .experiments import BetaStory, RateResult, beta_story, corollary_rate, theorem1_rate
-from .grid import BETA_STORY, DEFAULT_GRID, QUICK_GRID, RATE_T
+from .grid import BETA_STORY, DEFAULT_GRID, LIMITS, QUICK_GRID, RATE_T
+from .limits import LimitResult, fixed_point_offsets, preference_following, single_client_limit
 from .liveness import liveness_checks
 
 
@@ -21,6 +22,7 @@ class SuiteResult:
     cells: list[CellResult] = field(default_factory=list)
     rates: list[RateResult] = field(default_factory=list)
     beta: BetaStory | None = None
+    limits: list[LimitResult] = field(default_factory=list)
     liveness: list[CheckResult] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -29,6 +31,7 @@ class SuiteResult:
         out += [f"rate: {k.line()}" for r in self.rates for k in r.checks if not k.ok]
         if self.beta is not None:
             out += [f"beta story: {k.line()}" for k in self.beta.checks if not k.ok]
+        out += [f"where FIRM ends ({r.name}): {k.line()}" for r in self.limits for k in r.checks if not k.ok]
         out += [f"liveness: checker did not flag a wrong input: {k.detail} ({k.name})" for k in self.liveness if not k.ok]
         return out
 
@@ -42,7 +45,8 @@ def run_suite(quick: bool = False, progress: bool = True) -> SuiteResult:
     grid = QUICK_GRID if quick else DEFAULT_GRID
     mode = "quick" if quick else "default"
     story = BETA_STORY[mode]
-    total = len(grid) + 2 + len(story["betas"]) + len(story["fp_betas"]) + 1
+    lim = LIMITS[mode]
+    total = len(grid) + 2 + len(story["betas"]) + len(story["fp_betas"]) + 1 + 2 + len(lim["betas"]) * len(lim["K_values"])
     res = SuiteResult(quick=quick)
     with tqdm(total=total, desc="check-theory", disable=not progress) as bar:
         for spec in grid:
@@ -57,6 +61,11 @@ def run_suite(quick: bool = False, progress: bool = True) -> SuiteResult:
         bar.update(1)
         bar.set_postfix_str("beta story")
         res.beta = beta_story(**story, progress=lambda: bar.update(1))
+        bar.set_postfix_str("where FIRM ends")
+        res.limits.append(single_client_limit(lim["T_values"]))
+        res.limits.append(fixed_point_offsets(lim["betas"], lim["K_values"], progress=lambda: bar.update(1)))
+        res.limits.append(preference_following(lim["prefs"]))
+        bar.update(2)
         bar.set_postfix_str("liveness")
         res.liveness = liveness_checks()
         bar.update(1)

@@ -8,7 +8,12 @@ used, the noise-free client Jacobian at y_{i,k}, the weights lambda_{i,k} and (s
 lambda^r_{i,k} of the noise-free Jacobian; and per round the server reference G(x_t), lambda_bar_t,
 d_bar_t, phi(x_t), Phi(x_t) and F(x_t).
 
-All participants take part every round (full participation), as in the theorems.
+Participation: with ``participation`` S None or S >= N every client takes part (aggregation weights
+w / sum(w)); otherwise the round draws S clients with replacement with probabilities w / sum(w)
+(:func:`sample_round`; a client drawn twice runs once and counts twice, aggregation weights counts / S),
+which makes the aggregate an unbiased estimate of the full-participation one. The trace still records
+every client's local steps (each client's randomness does not depend on who else was drawn), so the
+checks can compare the sampled round with the full one.
 """
 
 from __future__ import annotations
@@ -43,6 +48,16 @@ class Trace:
     beta: float
     eta: float
     eta_g: float
+    agg_weights: np.ndarray | None = None  # (T, N) the aggregation weight of every client per round (0 = not drawn)
+    participation: int | None = None
+
+    @property
+    def round_weights(self) -> np.ndarray:
+        """(T, N) aggregation weights per round (w / sum(w) under full participation)."""
+        if self.agg_weights is not None:
+            return self.agg_weights
+        w = self.client_weights / self.client_weights.sum()
+        return np.broadcast_to(w, (self.rounds, w.size))
 
     @property
     def rounds(self) -> int:
@@ -99,9 +114,22 @@ def server_reference(problem, x: np.ndarray, beta: float, preference: np.ndarray
     return jac, lam_bar, lam_star, phi, np.asarray(problem.values(x), dtype=np.float64)
 
 
+def sample_round(seed: int, t: int, weights, participation: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, aggregation weights) of round t: every client with w / sum(w) when S is None or S >= N; else
+    S draws with replacement, p = w / sum(w), from default_rng([seed, t, 0, 1]); weights counts / S."""
+    w = np.asarray(weights, dtype=np.float64)
+    n = w.size
+    if participation is None or participation >= n:
+        return np.arange(n), w / w.sum()
+    rng = np.random.default_rng([int(seed), int(t), 0, 1])
+    draws = rng.choice(n, size=int(participation), replace=True, p=w / w.sum())
+    ids, counts = np.unique(draws, return_counts=True)
+    return ids, counts / float(participation)
+
+
 def run_traced(problem, *, beta: float, eta: float, eta_g: float, local_steps: int, rounds: int,
-               preference=None, seed: int = 0, method: str = "auto", x0=None) -> Trace:
-    """Deterministic or stochastic FIRM (all N clients every round), recording every client step."""
+               preference=None, seed: int = 0, method: str = "auto", x0=None, participation: int | None = None) -> Trace:
+    """Deterministic or stochastic FIRM (every client's steps recorded; the S sampled ones aggregated), recording every client step."""
     n, m, d = int(problem.num_clients), int(problem.num_objectives), int(problem.dim)
     K, T = int(local_steps), int(rounds)
     p = np.full(m, 1.0 / m) if preference is None else np.asarray(preference, dtype=np.float64)
@@ -123,6 +151,8 @@ def run_traced(problem, *, beta: float, eta: float, eta_g: float, local_steps: i
     lam_star = np.empty((T + 1, m))
     phi = np.empty(T + 1)
     vals = np.empty((T + 1, m))
+    partial = participation is not None and participation < n
+    agg_w = np.zeros((T, n)) if partial else None
 
     for t in range(T + 1):
         jac_srv[t], lam_srv[t], lam_star[t], phi[t], vals[t] = server_reference(problem, xs[t], beta, p, method)
@@ -140,9 +170,15 @@ def run_traced(problem, *, beta: float, eta: float, eta_g: float, local_steps: i
                 lam_clean[t, :, k] = firm_weights(jacobian=clean, beta=beta, preference=p, method=method)[0]
             y = y_next
         y_fin[t] = y
-        xs[t + 1] = aggregate(xs[t], y, w, eta_g)
+        if partial:
+            ids, a_w = sample_round(seed, t, w, participation)
+            agg_w[t, ids] = a_w
+            xs[t + 1] = aggregate(xs[t], y[ids], a_w, eta_g)
+        else:
+            xs[t + 1] = aggregate(xs[t], y, w, eta_g)
     return Trace(
         x=xs, y=ys, y_final=y_fin, jac_used=jac_used, jac_clean=jac_clean, lam=lam, lam_clean=lam_clean,
         jac_server=jac_srv, lam_server=lam_srv, lam_mgda=lam_star, phi=phi, potential=vals @ p, values=vals,
-        client_weights=w, preference=p, beta=float(beta), eta=float(eta), eta_g=float(eta_g),
+        client_weights=w, preference=p, beta=float(beta), eta=float(eta), eta_g=float(eta_g), agg_weights=agg_w,
+        participation=participation if partial else None,
     )

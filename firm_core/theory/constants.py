@@ -4,7 +4,11 @@ Notation (docs/theory.md, section 1): L (client-gradient Lipschitz constant), L_
 the potential Phi = p^T F, L_phi <= L), C (bound on every ||grad f_{i,m}|| on a convex set holding
 every iterate), zeta (heterogeneity: ||grad f_{i,m} - grad f_m|| <= zeta at the server iterates),
 sigma (noise: E||xi||^2 <= sigma^2 per objective), M objectives, beta >= 0, client step eta, server
-step eta_g, K local steps, T rounds, Delta = Phi(x_0) - inf Phi.
+step eta_g, K local steps, T rounds, Delta = Phi(x_0) - inf Phi. Optional refinements of zeta used by
+the client-descent bound B4: zeta_p >= sqrt(sum_i w_i ||(G_i(x) - G(x)) p||^2) (heterogeneity of grad Phi,
+default zeta) and zeta_f >= sqrt(sum_i w_i ||(G_i(x) - G(x)) P_perp||_F^2) (default sqrt(M) zeta), both at
+the server iterates; participation S (clients drawn per round with replacement, probabilities w; None =
+every client every round).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ L_PHI_RTOL = 1e-12
 
 @dataclass(frozen=True)
 class BoundConstants:
-    """Validated constants (L, L_phi, C, zeta, sigma, M, beta, eta, eta_g, K, T, delta).
+    """Validated constants (L, L_phi, C, zeta, sigma, M, beta, eta, eta_g, K, T, delta; optional zeta_p,
+    zeta_f, participation).
 
     ``gamma = eta_g * eta * K`` is the effective step of one round (x_{t+1} = x_t - gamma v_t).
     """
@@ -38,6 +43,9 @@ class BoundConstants:
     K: int
     T: int
     delta: float
+    zeta_p: float | None = None
+    zeta_f: float | None = None
+    participation: int | None = None
 
     def __post_init__(self):
         w = "BoundConstants"
@@ -56,6 +64,10 @@ class BoundConstants:
         s("K", _checks.integer(self.K, "K", w))
         s("T", _checks.integer(self.T, "T", w))
         s("delta", _checks.real(self.delta, "delta", w))
+        s("zeta_p", self.zeta if self.zeta_p is None else _checks.real(self.zeta_p, "zeta_p", w))
+        s("zeta_f", self.M**0.5 * self.zeta if self.zeta_f is None else _checks.real(self.zeta_f, "zeta_f", w))
+        if self.participation is not None:
+            s("participation", _checks.integer(self.participation, "participation", w))
 
     @property
     def gamma(self) -> float:

@@ -11,6 +11,10 @@ With gamma = eta_g eta K and the constants of :class:`BoundConstants`,
 
 The terms (k = 0..K-1) are defined in :func:`federated_terms`; docs/theory.md derives each one.
 N does not appear (no linear speed-up); every term is non-increasing in beta.
+
+Assumptions: (A1)-(A5) on a convex set holding every x_t and y_{i,k} ((A2) almost surely when sigma > 0);
+full participation with no dropped client, or the unbiased sampling of ``BoundConstants.participation``
+(S draws with replacement, probabilities w, weights counts / S); inf Phi > -inf. B4 lives in client_descent.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _checks
+from .client_descent import B4Result, bound_b4
 from .constants import BoundConstants
 from .lemmas import SIMPLEX_DIAMETER
 
@@ -46,7 +51,9 @@ class FederatedTerms:
     E_b     = C avg_k D_k = C L eta C_sigma (K - 1) / 2           (local drift)
     E_h     = sqrt(M) C^2 avg_k ell_k                             (heterogeneity, drift and noise through lambda)
     E_n     = 0 if sigma = 0, else min(sqrt(M) C sigma, M sigma^2 [(sqrt M + 1) C^2 / beta + 2^(1/4) C / sqrt(beta)])
-    eps_v   = avg_k [sqrt(M) sigma + D_k + sqrt(M) C r_k]          (bounds sqrt(E||v - d_bar||^2))
+    eps_v   = avg_k [sqrt(M) sigma + D_k + sqrt(M) C r_k] + eps_s  (bounds sqrt(E||v - d_bar||^2))
+    eps_s   = zeta / sqrt(S) with partial participation (S draws per round), else 0: the sampling error of
+              avg_s G_{i_s}(x) lambda_bar - d_bar (zero mean, so it enters only through ||v||^2)
     eps_w   = avg_k [D_k + sqrt(M) C r_k]                          (same without the noise)
     """
 
@@ -60,6 +67,7 @@ class FederatedTerms:
     E_n: float
     eps_v: float
     eps_w: float
+    eps_s: float = 0.0
 
     def to_dict(self) -> dict:
         return {k: (v.tolist() if isinstance(v, np.ndarray) else float(v)) for k, v in self.__dict__.items()}
@@ -94,6 +102,7 @@ def federated_terms(consts: BoundConstants) -> FederatedTerms:
             e_n_reg = np.inf
         r = np.minimum(np.sqrt(SIMPLEX_DIAMETER * ell), np.minimum(SIMPLEX_DIAMETER, q_k + q_n))
         e_n = float(min(rm * C * sigma, e_n_reg))
+    eps_s = 0.0 if c.participation is None else float(zeta / np.sqrt(c.participation))
     return FederatedTerms(
         C_sigma=float(c_sigma),
         D=D,
@@ -103,8 +112,9 @@ def federated_terms(consts: BoundConstants) -> FederatedTerms:
         E_b=float(C * D.mean()),
         E_h=float(rm * C**2 * ell.mean()),
         E_n=e_n,
-        eps_v=float(np.mean(rm * sigma + D + rm * C * r)),
+        eps_v=float(np.mean(rm * sigma + D + rm * C * r)) + eps_s,
         eps_w=float(np.mean(D + rm * C * r)),
+        eps_s=eps_s,
     )
 
 
@@ -202,7 +212,7 @@ def bound_b3(consts: BoundConstants, terms: FederatedTerms | None = None, grid_s
 
 @dataclass(frozen=True)
 class FederatedBound:
-    """min(B1, B2, B3) and which one is active ("B1", "B2" or "B3")."""
+    """min(B1, B2, B3, B4) and which one is active ("B1", "B2", "B3" or "B4")."""
 
     value: float
     active: str
@@ -210,21 +220,23 @@ class FederatedBound:
     B2: float
     B3: B3Result
     terms: FederatedTerms
+    B4: B4Result | None = None
 
 
 def federated_bound(consts: BoundConstants) -> FederatedBound:
-    """(1/T) sum_t E phi(x_t) <= min(B1, B2, B3) (Theorems 2 and 3)."""
+    """(1/T) sum_t E phi(x_t) <= min(B1, B2, B3, B4) (Theorems 2 and 3, and the client-descent bound B4)."""
     c = _constants(consts, "federated_bound")
     t = federated_terms(c)
-    b1, b2, b3 = bound_b1(c, t), bound_b2(c, t), bound_b3(c, t)
-    vals = {"B1": b1, "B2": b2, "B3": b3.value}
+    b1, b2, b3, b4 = bound_b1(c, t), bound_b2(c, t), bound_b3(c, t), bound_b4(c)
+    vals = {"B1": b1, "B2": b2, "B3": b3.value, "B4": b4.value}
     active = min(vals, key=vals.get)
-    return FederatedBound(float(vals[active]), active, float(b1), float(b2), b3, t)
+    return FederatedBound(float(vals[active]), active, float(b1), float(b2), b3, t, b4)
 
 
 def per_objective_federated_bound(consts: BoundConstants, delta_m: float, L_m: float, preference, m: int) -> float:
     """Remark R2 (potential f_m, Lemma 0(b) instead of 0(a)): min(B1_m, B2_m) with Delta -> Delta_m,
-    L_phi -> L_m and + beta ||e_m - p||^2 / 4 in the numerator. B3 is not available in this form."""
+    L_phi -> L_m and + beta ||e_m - p||^2 / 4 in the numerator. B3 is not available in this form.
+    Needs, besides the assumptions of Theorems 2/3, inf f_m > -inf (Delta_m = f_m(x_0) - inf f_m finite)."""
     from .lemmas import lemma0b_allowance
 
     w = "per_objective_federated_bound"

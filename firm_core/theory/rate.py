@@ -6,6 +6,10 @@
 
 At eta K = sqrt(Delta / (A T)) the bound is 2 sqrt(Delta A / T) + H_0: O(1/sqrt T) exactly when
 sigma = zeta = 0 (H_0 = 0).
+
+Assumptions: those of Theorems 2/3 (full participation or the unbiased sampling, (A2) almost surely under
+noise), eta_g = 1, beta > 0, and C, zeta valid on a set holding the iterates for every T considered: a rate
+in T is only a rate if C does not grow with T.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ With x_{t+1} = x_t - gamma d_t, d_t = G(x_t) lambda_t, lambda_t = lambda_beta(G^
     Phi(x_{t+1}) <= Phi(x_t) - gamma (1 - L_phi gamma / 2) ||d_t||^2 - gamma beta ||lambda_t - p||^2,
 and telescoping with phi <= ||d_t||^2:
     (1/T) sum_t [phi(x_t) + beta ||lambda_t - p||^2] <= Delta / (gamma (1 - L_phi gamma / 2) T).
+
+Assumptions: N = K = 1, sigma = 0, Phi L_phi-smooth on a convex set holding the iterates, inf Phi > -inf
+(no bounded gradients, no bounded range). The per-objective form also needs inf f_m > -inf.
 """
 
 from __future__ import annotations
