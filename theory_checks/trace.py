@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from firm_core import pareto_stationarity, solve_min_norm
+from firm_core.federated.sampling import sample_round
 from firm_core.federated import aggregate, client_rngs, resolve_method
 from firm_core.weighting import firm_step, firm_weights
 
@@ -112,19 +113,6 @@ def server_reference(problem, x: np.ndarray, beta: float, preference: np.ndarray
     lam_star = solve_min_norm(jac, beta=0.0, method=method).weights
     phi = float(pareto_stationarity(jac))  # the engine's metric, computed the engine's way
     return jac, lam_bar, lam_star, phi, np.asarray(problem.values(x), dtype=np.float64)
-
-
-def sample_round(seed: int, t: int, weights, participation: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, aggregation weights) of round t: every client with w / sum(w) when S is None or S >= N; else
-    S draws with replacement, p = w / sum(w), from default_rng([seed, t, 0, 1]); weights counts / S."""
-    w = np.asarray(weights, dtype=np.float64)
-    n = w.size
-    if participation is None or participation >= n:
-        return np.arange(n), w / w.sum()
-    rng = np.random.default_rng([int(seed), int(t), 0, 1])
-    draws = rng.choice(n, size=int(participation), replace=True, p=w / w.sum())
-    ids, counts = np.unique(draws, return_counts=True)
-    return ids, counts / float(participation)
 
 
 def run_traced(problem, *, beta: float, eta: float, eta_g: float, local_steps: int, rounds: int,
