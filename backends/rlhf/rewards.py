@@ -193,14 +193,15 @@ class LLMJudgeReward:
     single-token forms of ``yes_answers`` (default :data:`YES_ANSWERS`; likewise No). Range (-inf, inf), 0 = undecided,
     higher = the judge leans Yes. One forward pass per ``batch_size`` texts (left-padded, positions
     from the attention mask), no sampling. The judge is loaded by ``loader() -> (model, tokenizer)``
-    on first use unless ``model`` and ``tokenizer`` are given.
+    on first use unless ``model`` and ``tokenizer`` are given, and moved to ``device`` when one is given.
     """
 
     bounds = (-math.inf, math.inf)
 
     def __init__(self, name: str, question: str, *, model=None, tokenizer=None, loader=None,
                  batch_size: int = 16, max_completion_chars: int = 2000, use_chat_template: bool = True,
-                 yes_answers: Sequence[str] = YES_ANSWERS, no_answers: Sequence[str] = NO_ANSWERS):
+                 yes_answers: Sequence[str] = YES_ANSWERS, no_answers: Sequence[str] = NO_ANSWERS,
+                 device=None):
         if (model is None) != (tokenizer is None):
             raise ValueError("give both `model` and `tokenizer` to the judge, or neither (with `loader`)")
         if model is None and loader is None:
@@ -214,6 +215,7 @@ class LLMJudgeReward:
         self.batch_size, self.max_completion_chars = batch_size, max_completion_chars
         self.use_chat_template = use_chat_template
         self.yes_answers, self.no_answers = tuple(yes_answers), tuple(no_answers)
+        self.device = device
         self._ids = None
 
     def load(self):
@@ -221,6 +223,8 @@ class LLMJudgeReward:
         if self.model is None:
             self.model, self.tokenizer = self.loader()
             self.model.eval()
+        if self.device is not None:
+            self.model.to(self.device)
         if self._ids is None:
             yes = _single_token_ids(self.tokenizer, self.yes_answers)
             no = _single_token_ids(self.tokenizer, self.no_answers)

@@ -116,10 +116,24 @@ def test_judge_argument_errors():
         LLMJudgeReward("j", "q?", loader=lambda: None, batch_size=0)
 
 
-def test_helpful_is_lazy_and_asks_the_fixed_question():
-    loads = []
-    judge = helpful_reward(loader=lambda: loads.append(1))
-    assert judge.name == "helpful" and judge.question == HELPFUL_QUESTION and not loads
+def test_helpful_is_lazy_asks_the_fixed_question_and_moves_to_its_device(tiny_base):
+    _, tok = tiny_base
+    calls = []
+
+    class FakeModel:
+        def eval(self):
+            calls.append("eval")
+            return self
+
+        def to(self, device):
+            calls.append(("to", device))
+            return self
+
+    judge = helpful_reward(loader=lambda: (calls.append("load") or FakeModel(), tok), device="cuda:7",
+                           yes_answers=("Y",), no_answers=("N",))
+    assert judge.name == "helpful" and judge.question == HELPFUL_QUESTION and not calls
+    judge.load()
+    assert calls == ["load", "eval", ("to", "cuda:7")]
 
 
 @pytest.mark.slow
