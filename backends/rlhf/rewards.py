@@ -536,10 +536,10 @@ def parse_reward_spec(spec: str, *, conversational: bool = False, option: str = 
     head = spec.rpartition(":")[0]
     if head and (head.endswith(".py") or all(p.isidentifier() for p in head.split("."))):
         fn = load_callable(spec, option)
-        if isinstance(fn, Reward) and not inspect.isfunction(fn) and not inspect.ismethod(fn):
-            return fn  # already a batched reward object with a name
-        return adapt_callable(fn, spec.rpartition(":")[2].split(".")[-1], conversational=conversational,
-                              option=option, spec=spec)
+        own = getattr(fn, "name", None) if not (inspect.isfunction(fn) or inspect.ismethod(fn)) else None
+        name = own if isinstance(own, str) and own else spec.rpartition(":")[2].split(".")[-1]
+        # by signature, also for reward objects: their (prompts, completions) go by keyword like TRL's
+        return adapt_callable(fn, name, conversational=conversational, option=option, spec=spec)
     if path.exists():
         raise ValueError(f"{option} {spec!r}: is a file, expected a reward-model folder "
                          "(or file.py:callable for a reward written in Python)")
@@ -549,7 +549,8 @@ def parse_reward_spec(spec: str, *, conversational: bool = False, option: str = 
     raise _unknown(spec, option)
 
 
-def parse_reward_specs(specs: Sequence[str], *, conversational: bool = False, option: str = OPTION) -> list:
+def parse_reward_specs(specs: Sequence[str], *, conversational: bool = False,
+                       option: str = OPTION) -> list[Reward]:
     """The rewards the user listed, in order: each spec is a built-in name (:data:`BUILTIN_REWARDS`), a
     local reward-model folder (checked by :func:`check_reward_folder`), ``module:callable`` or
     ``path/to/file.py:callable`` (TRL's batched convention or per-sample, by signature; ``conversational``

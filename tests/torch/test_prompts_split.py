@@ -31,7 +31,8 @@ def max_label_share(pools) -> float:
     return float(np.mean([Counter(LABEL_OF[p] for p in pool).most_common(1)[0][1] / len(pool) for pool in pools]))
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"alpha": 0.5}, {"column_values": LABELS}, {"alpha": 1.0, "column_values": LABELS}])
+@pytest.mark.parametrize("kwargs", [{}, {"alpha": 0.5}, {"column_values": LABELS},
+                                    {"alpha": 1.0, "column_values": LABELS}])
 @pytest.mark.parametrize("n_clients", [1, 2, 3])
 def test_every_split_is_a_partition_and_deterministic(kwargs, n_clients):
     pools = split_prompts(PROMPTS, n_clients, seed=7, **kwargs)

@@ -48,7 +48,8 @@ def test_a_safetensors_folder_loads_and_scores_like_the_model(reward_folder):
     assert isinstance(reward, SequenceClassifierReward) and reward.name == "reward_model:rm"
     prompts, comps = ["The value", "A class"], [" is good.", " creates a new object and more"]
     with torch.no_grad():
-        want = [float(model(**tok(p + c, return_tensors="pt")).logits[0, 0]) for p, c in zip(prompts, comps, strict=True)]
+        want = [float(model(**tok(p + c, return_tensors="pt")).logits[0, 0])
+                for p, c in zip(prompts, comps, strict=True)]
     np.testing.assert_allclose(reward(prompts, comps), want, rtol=0, atol=BATCH_ATOL)
 
 

@@ -62,6 +62,18 @@ class Scorer:
     def __call__(self, completions, **kwargs):
         return np.ones(len(completions))
 
+class Named:
+    name = "named_reward"
+
+    def __call__(self, prompts, completions):
+        return np.array([float(len(p)) for p in prompts])
+
+class NamedTRL:
+    name = "named_trl"
+
+    def __call__(self, completions, **kwargs):
+        return [float(len(c)) for c in completions]
+
 class NeedsArgs:
     def __init__(self, k):
         pass
@@ -129,6 +141,13 @@ def test_module_and_file_callables_follow_trl_or_per_sample_by_signature(user_mo
     np.testing.assert_array_equal(got, [[8.0, 1.0, 1.0, 1.0], [3.0, -5.0, 1.0, 1.0]])
 
 
+def test_reward_objects_keep_their_names_and_get_arguments_by_keyword(user_module):
+    rewards = parse_reward_specs(["firm_test_user_rewards:Named", "firm_test_user_rewards:NamedTRL",
+                                  "backends.rlhf.rewards:BrevityReward"])
+    assert [r.name for r in rewards] == ["named_reward", "named_trl", "brevity"]
+    np.testing.assert_allclose(score(rewards, PROMPTS, COMPLETIONS), [[7.0, 8.0, 0.92], [8.0, 3.0, 0.97]])
+
+
 def test_conversational_trl_functions_get_message_lists(user_module):
     [plain] = parse_reward_specs(["firm_test_user_rewards:trl_seen"])
     [conv] = parse_reward_specs(["firm_test_user_rewards:trl_seen"], conversational=True)
@@ -137,7 +156,8 @@ def test_conversational_trl_functions_get_message_lists(user_module):
     plain(PROMPTS, COMPLETIONS)
     conv(PROMPTS, COMPLETIONS)
     assert mod.SEEN[0]["prompts"] == PROMPTS
-    assert mod.SEEN[1]["prompts"] == [[{"role": "user", "content": "Say hi."}], [{"role": "user", "content": "Say bye."}]]
+    assert mod.SEEN[1]["prompts"] == [[{"role": "user", "content": "Say hi."}],
+                                      [{"role": "user", "content": "Say bye."}]]
     [length] = parse_reward_specs(["firm_test_user_rewards:trl_len"], conversational=True)
     np.testing.assert_array_equal(length(PROMPTS, COMPLETIONS), [8.0, 3.0])  # read from message contents
 
