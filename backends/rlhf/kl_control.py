@@ -26,6 +26,14 @@ from dataclasses import dataclass
 ERROR_CLIP = 0.2
 KL_CONTROLLER_KINDS = ("fixed", "adaptive")
 
+#: Defaults for federated LoRA RLHF, updated once per round (n_steps = 1) with the round's mean KL
+#: per completion. Measured on the tiny policy (sentiment vs brevity, 2 clients, 30 rounds): a fixed
+#: coefficient of 0.05 let the KL climb to 12 nats; 0.5 held it under 1 nat but froze the rewards;
+#: the adaptive controller from 0.2 (or 0.1) toward 3 nats peaked at 5.3 (5.8) and settled at 2.6-3.2.
+DEFAULT_KL_COEF = 0.2
+DEFAULT_KL_TARGET = 3.0  # nats per completion (summed over its tokens)
+DEFAULT_KL_HORIZON = 1.0  # rounds: the coefficient moves by at most 20 % per round
+
 
 def _finite(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -133,6 +141,11 @@ def controller_from_dict(state: dict) -> FixedKL | AdaptiveKL:
     if kind == "adaptive":
         return AdaptiveKL.from_dict(state)
     raise ValueError(f"KL controller state: `kind` must be one of {KL_CONTROLLER_KINDS}, got {kind!r}")
+
+
+def default_kl_controller() -> AdaptiveKL:
+    """AdaptiveKL(DEFAULT_KL_COEF, DEFAULT_KL_TARGET, DEFAULT_KL_HORIZON): update it once per round."""
+    return AdaptiveKL(DEFAULT_KL_COEF, DEFAULT_KL_TARGET, DEFAULT_KL_HORIZON)
 
 
 def make_kl_controller(coef: float, target: float | None = None, horizon: float | None = None):

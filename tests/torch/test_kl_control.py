@@ -11,7 +11,9 @@ from backends.rlhf.kl_control import (
     ERROR_CLIP,
     AdaptiveKL,
     FixedKL,
+    DEFAULT_KL_TARGET,
     controller_from_dict,
+    default_kl_controller,
     make_kl_controller,
 )
 
@@ -45,6 +47,16 @@ def test_adaptive_brings_a_responsive_kl_to_its_target_where_fixed_does_not():
         adaptive.update(0.5 / adaptive.value, n_steps=1)
     assert 0.5 / fixed.value == pytest.approx(10.0)  # twice the target, for ever
     assert abs(0.5 / adaptive.value - target) < 0.05 * target
+
+
+def test_the_default_controller_settles_a_runaway_kl_within_ten_rounds():
+    """Toy plant where the old fixed 0.05 gives KL = 20 nats: KL = 1 / coef."""
+    ctl = default_kl_controller()
+    kls = []
+    for _ in range(40):
+        kls.append(1.0 / ctl.value)
+        ctl.update(kls[-1], n_steps=1)
+    assert max(kls) <= kls[0] and all(abs(k - DEFAULT_KL_TARGET) < 0.1 * DEFAULT_KL_TARGET for k in kls[10:])
 
 
 def test_checkpoint_and_resume_reproduce_the_uninterrupted_run():
