@@ -101,7 +101,7 @@ class PromptFileError(ValueError):
 
 def _read_jsonl(path: Path, field: str) -> list[dict]:
     records = []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:  # a byte-order mark is not part of a prompt
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -157,7 +157,7 @@ def load_prompt_records(path, *, field: str = "prompt") -> list[dict]:
                                                           else "does not exist"))
     suffix = path.suffix.lower()
     if suffix == ".txt":
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # a byte-order mark is not part of a prompt
             records = [{field: line} for line in f.read().splitlines()]
     elif suffix == ".jsonl":
         records = _read_jsonl(path, field)

@@ -27,6 +27,8 @@ def test_txt_one_prompt_per_line_blank_lines_skipped(tmp_path):
     f = tmp_path / "p.txt"
     f.write_text("\n".join([PROMPTS[0], "", "   ", f"  {PROMPTS[1]}  ", PROMPTS[2]]) + "\n", encoding="utf-8")
     assert load_prompts(f) == PROMPTS
+    f.write_bytes("\ufeff".encode() + "first\r\nsecond\r\n".encode())  # BOM and Windows line ends
+    assert load_prompts(f) == ["first", "second"]
 
 
 def test_jsonl_keeps_other_columns_and_reads_a_named_field(tmp_path):
