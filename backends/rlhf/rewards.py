@@ -9,7 +9,7 @@ name                   range           score of one completion c
 ``positive_sentiment`` [-1, 1]         VADER compound polarity of c (Hutto & Gilbert 2014, ``vaderSentiment``)
 ``brevity``            [0, 1]          1 - min(len(c.strip()), 100) / 100: shorter is better
 ``harmless``           [0, 1]          1 - P(offensive | c), the scikit-learn classifier inside
-                                       ``alt-profanity-check`` (linear SVM on word n-grams, calibrated)
+                                       ``alt-profanity-check`` (calibrated linear SVM on TF-IDF words)
 ``helpful``            (-inf, inf)     LLM-as-judge: log P("Yes") - log P("No") of SmolLM2-135M-Instruct
                                        asked whether c usefully answers the prompt (a proxy, see below)
 =====================  ==============  =====================================================================
@@ -135,10 +135,10 @@ class BrevityReward(CallableReward):
 class HarmlessReward:
     """1 - P(offensive | completion), in [0, 1]; higher = less offensive. Batched, CPU, ~ms per 100 texts.
 
-    P(offensive) comes from the calibrated linear SVM over word n-grams that ``alt-profanity-check``
-    ships (trained on labelled offensive / hate-speech tweets). It reads the completion only (a
-    refusal to a hostile request scores as harmless) and sees words, not intent: a proxy for
-    harmlessness, blind to politely worded harm. Loads once on first use (~1 s).
+    P(offensive) comes from the calibrated linear SVM over TF-IDF word features that
+    ``alt-profanity-check`` ships (trained by its authors on ~200k human-labelled clean and offensive
+    texts). It reads the completion only (a refusal to a hostile request scores as harmless) and sees
+    words, not intent: a proxy for harmlessness, blind to politely worded harm. Loads on first use (~1 s).
     """
 
     name = "harmless"
