@@ -279,7 +279,7 @@ def helpful_reward(**kwargs) -> LLMJudgeReward:
     """The ``helpful`` built-in: SmolLM2-135M-Instruct judging :data:`HELPFUL_QUESTION`.
 
     A proxy: a 135 M-parameter judge mostly rewards on-topic, fluent, direct answers; it cannot check
-    facts and is easy to flatter. Measured on CPU: ~20 s to load, about 1 s per batch of 16 short texts.
+    facts and is easy to flatter. Measured on 1 CPU thread: 20-75 s to load, 5-8 s per batch of 16 texts.
     """
     kwargs.setdefault("loader", _load_smollm2_judge)
     return LLMJudgeReward("helpful", HELPFUL_QUESTION, **kwargs)
