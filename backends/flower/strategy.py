@@ -349,7 +349,7 @@ class FirmStrategy(Strategy):
 
     # --- checkpoints -------------------------------------------------------------------------------------
     def save_checkpoint(self, directory) -> None:
-        """Write the engine's checkpoint format (state.npz + checkpoint.json) for the current x_t."""
+        """Write the engine's checkpoint (one manifest-committed unit) for the current x_t."""
         if self._x is None:
             raise RuntimeError("FirmStrategy.save_checkpoint: no iterate yet")
         state = FederatedState(self.current_round, self._x.copy(), self.settings.algorithm.seed, self._server_lambda.copy())

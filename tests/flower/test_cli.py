@@ -13,6 +13,8 @@ from click.testing import CliRunner  # noqa: E402
 from backends.flower.cli import flower  # noqa: E402
 from firm.cli import main  # noqa: E402
 
+from firm_core.federated.checkpoint import MANIFEST_FILE  # noqa: E402
+
 pytestmark = pytest.mark.flower
 
 
@@ -24,7 +26,7 @@ def test_firm_flower_inprocess_writes_history(tmp_path):
     assert "phi:" in result.output and "uplink per round: 15 floats (120 B)" in result.output
     data = json.loads((out / "history.json").read_text())
     assert len(data["records"]) == 3 and data["final"]["round"] == 3
-    assert (tmp_path / "ckpt" / "state.npz").is_file()
+    assert (tmp_path / "ckpt" / MANIFEST_FILE).is_file()
     resumed = CliRunner().invoke(flower, ["--engine", "inprocess", "--rounds", "5", "--clients", "3", "--out", str(out),
                                           "--resume", str(tmp_path / "ckpt")])
     assert resumed.exit_code == 0, resumed.output
@@ -83,7 +85,7 @@ def _bad_cases(tmp_path):
     a_file = tmp_path / "a-file"
     a_file.write_text("not a folder")
     torn = _checkpoint(tmp_path)
-    (tmp_path / "ckpt" / "checkpoint.json").write_text("{ not json")
+    (tmp_path / "ckpt" / MANIFEST_FILE).write_text("{ not json")
     return {
         "lr inf": (["--lr", "inf"], "--lr", "finite"),
         "lr nan": (["--lr", "nan"], "--lr", "finite"),

@@ -73,7 +73,7 @@ def test_flwr_run_in_the_simulation_engine_equals_the_engine(tmp_path):
     np.testing.assert_allclose(history.final_x, engine.final_x, rtol=0, atol=EQUIVALENCE_ATOL)
     np.testing.assert_allclose(history.series("phi"), engine.series("phi"), rtol=1e-10, atol=EQUIVALENCE_ATOL)
     np.testing.assert_array_equal(history.series("uplink_bytes"), engine.series("uplink_bytes"))
-    assert (tmp_path / "ckpt" / "state.npz").is_file()
+    assert (tmp_path / "ckpt" / "manifest.json").is_file()
 
 
 @pytest.mark.slow
