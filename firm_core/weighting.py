@@ -31,16 +31,23 @@ def scaled_beta(beta: float, gram, *, relative: bool) -> float:
     return beta * float(np.trace(q, axis1=-2, axis2=-1).mean()) / q.shape[-1]
 
 
-def firm_weights(gram, *, beta: float = 0.0, preference=None, method: str = "auto"):
+def firm_weights(gram=None, *, jacobian=None, beta: float = 0.0, preference=None, method: str = "auto"):
     """(lambda (..., M), worst SolverStatus, message): lambda*(Q; beta, p) for Gram matrices (..., M, M).
 
-    beta = inf returns p (broadcast), which is the limit of the regularized problem."""
-    q = np.asarray(gram, dtype=np.float64)
-    m = q.shape[-1]
+    Pass ``jacobian`` (..., M, d) instead of ``gram`` when the Jacobian is at hand: Q = J J^T is then
+    formed inside and needs no symmetry / PSD check. beta = inf returns p (broadcast), which is the
+    limit of the regularized problem."""
+    if (gram is None) == (jacobian is None):
+        raise ValueError("firm_weights: pass exactly one of `gram` or `jacobian`")
+    src = np.asarray(gram if jacobian is None else jacobian, dtype=np.float64)
+    m = src.shape[-1] if jacobian is None else src.shape[-2]
     if math.isinf(float(beta)):
         p = np.full(m, 1.0 / m) if preference is None else np.asarray(preference, dtype=np.float64)
-        return np.broadcast_to(p, q.shape[:-1]).copy(), SolverStatus.CONVERGED, "beta = inf: lambda = preference"
-    res = solve_min_norm(gram=q, beta=beta, preference=preference, method=method)
+        return np.broadcast_to(p, src.shape[:-2] + (m,)).copy(), SolverStatus.CONVERGED, "beta = inf: lambda = preference"
+    if jacobian is None:
+        res = solve_min_norm(gram=src, beta=beta, preference=preference, method=method)
+    else:
+        res = solve_min_norm(src, beta=beta, preference=preference, method=method)
     return np.asarray(res.weights), res.status, res.message
 
 
@@ -53,6 +60,5 @@ def firm_step(y, jacobian, lr: float, *, beta: float = 0.0, preference=None, met
     """One FIRM step for points y (..., d) with Jacobians J (..., M, d):
     y - lr J^T lambda*(J J^T; beta, p). Returns (y_next, lambda, worst SolverStatus)."""
     jac = np.asarray(jacobian, dtype=np.float64)
-    gram = jac @ np.swapaxes(jac, -1, -2)
-    lam, status, _ = firm_weights(gram, beta=beta, preference=preference, method=method)
+    lam, status, _ = firm_weights(jacobian=jac, beta=beta, preference=preference, method=method)
     return np.asarray(y, dtype=np.float64) - lr * combine(lam, jac), lam, status

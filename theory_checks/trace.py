@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from firm_core import pareto_stationarity, solve_min_norm
 from firm_core.federated import aggregate, client_rngs, resolve_method
+from firm_core.weighting import firm_step, firm_weights
 
 
 @dataclass(frozen=True)
@@ -133,11 +134,11 @@ def run_traced(problem, *, beta: float, eta: float, eta_g: float, local_steps: i
             ys[t, :, k] = y
             clean = np.asarray(problem.client_jacobians(clients, y), dtype=np.float64)
             jac = np.asarray(problem.stochastic_jacobians(clients, y, rngs), dtype=np.float64)
-            res = solve_min_norm(jac, beta=beta, preference=p, method=method)
-            jac_used[t, :, k], jac_clean[t, :, k], lam[t, :, k] = jac, clean, res.weights
+            y_next, lam_k, _ = firm_step(y, jac, eta, beta=beta, preference=p, method=method)
+            jac_used[t, :, k], jac_clean[t, :, k], lam[t, :, k] = jac, clean, lam_k
             if noisy:
-                lam_clean[t, :, k] = solve_min_norm(clean, beta=beta, preference=p, method=method).weights
-            y -= eta * res.direction
+                lam_clean[t, :, k] = firm_weights(jacobian=clean, beta=beta, preference=p, method=method)[0]
+            y = y_next
         y_fin[t] = y
         xs[t + 1] = aggregate(xs[t], y, w, eta_g)
     return Trace(

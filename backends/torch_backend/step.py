@@ -2,12 +2,14 @@
 
     J = [grad L_1; ...; grad L_M]   (M x d, over the chosen parameters)
     Q = J J^T                        (float64)
-    lambda = argmin_{l in simplex} 0.5 l^T Q l + 0.5 beta ||l - p||^2   (firm_core.solve_min_norm)
-    p.grad <- J^T lambda             (then any torch optimizer steps; plain SGD is the theory's update)
+    lambda = argmin_{l in simplex} 0.5 l^T Q l + 0.5 beta ||l - p||^2   (firm_core.weighting.firm_weights)
+    p.grad <- J^T lambda             (firm_core.weighting.combine; then any torch optimizer steps, plain
+                                      SGD being the theory's update)
 
 beta = inf is accepted and means lambda = p exactly (the linear scalarization p^T L).
-With ``beta_relative=True`` the regularization used is beta * tr(Q) / M (beta in units of the mean
-squared gradient norm), which makes one beta meaningful across models whose gradient scales differ.
+With ``beta_relative=True`` the regularization used is beta * tr(Q) / M (``firm_core.weighting.scaled_beta``:
+beta in units of the mean squared gradient norm), which makes one beta meaningful across models whose
+gradient scales differ.
 
 ``method="fast"`` (approximate in lambda, exact in the combination): lambda is solved on the Gram of
 the losses' gradients with respect to a cheap *surrogate* tensor s that the losses depend on (in
@@ -24,7 +26,7 @@ from typing import Literal
 
 import numpy as np
 
-import firm_core as fc
+from firm_core.weighting import combine, firm_weights, scaled_beta
 
 from ._imports import require_torch
 from .gradients import GRADIENT_METHODS, as_loss_list, as_param_list, flatten, gram64, jacobian, unflatten
@@ -79,21 +81,11 @@ def check_beta_pref(beta, preference, m: int | None = None):
     return beta, p
 
 
-def effective_beta(gram: np.ndarray, beta: float, relative: bool) -> float:
-    """beta, or beta * tr(Q) / M when ``relative`` (0 when Q = 0 and beta is finite)."""
-    if not relative or math.isinf(beta):
-        return beta
-    return beta * float(np.trace(gram)) / gram.shape[-1]
-
-
 def solve_weights(gram: np.ndarray, beta: float, preference=None, solver: str = "auto"):
-    """lambda*(Q; beta, p) via firm_core; beta = inf returns p. Returns (weights (M,), message)."""
-    m = gram.shape[-1]
-    if math.isinf(beta):
-        p = np.full(m, 1.0 / m) if preference is None else np.asarray(preference, dtype=np.float64)
-        return p.copy(), "beta = inf: lambda = preference (linear scalarization)"
-    res = fc.solve_min_norm(gram=gram, beta=beta, preference=preference, method=solver)
-    return np.asarray(res.weights, dtype=np.float64), res.message
+    """lambda*(Q; beta, p) (``firm_core.weighting.firm_weights``); beta = inf returns p.
+    Returns (weights (M,), solver message)."""
+    weights, _, message = firm_weights(gram, beta=beta, preference=preference, method=solver)
+    return np.asarray(weights, dtype=np.float64), message
 
 
 def write_grads(params, flat_direction) -> None:
@@ -145,6 +137,11 @@ class MultiObjectiveStep:
             p.grad = None
         return _nan_info(m, reason)
 
+    def _weights(self, gram: np.ndarray):
+        """(lambda, message): lambda*(Q; beta', p) with beta' = ``firm_core.weighting.scaled_beta``."""
+        return solve_weights(gram, scaled_beta(self.beta, gram, relative=self.beta_relative), self.preference,
+                             self.solver)
+
     def backward(self, losses, surrogate=None) -> StepInfo:
         """Compute lambda and write ``J^T lambda`` into ``.grad``. ``surrogate`` is needed for "fast"."""
         losses = as_loss_list(losses)
@@ -162,10 +159,9 @@ class MultiObjectiveStep:
             bad = [k for k in range(m) if not bool(finite_rows[k])]
             return self._bad(m, f"non-finite gradient for objective(s) {bad}")
         gram = gram64(jac)
-        weights, msg = solve_weights(gram, effective_beta(gram, self.beta, self.beta_relative),
-                                     self.preference, self.solver)
+        weights, msg = self._weights(gram)
         lam = torch.as_tensor(weights, dtype=jac.dtype, device=jac.device)
-        direction = lam @ jac
+        direction = combine(lam, jac)
         write_grads(self.params, direction)
         return StepInfo(weights, gram, np.sqrt(np.clip(np.diag(gram), 0, None)),
                         float(direction.detach().double().norm()), False, "", msg)
@@ -180,10 +176,9 @@ class MultiObjectiveStep:
         if not bool(torch.isfinite(js).all()):
             return self._bad(m, "non-finite surrogate gradient")
         gram = gram64(js)
-        weights, msg = solve_weights(gram, effective_beta(gram, self.beta, self.beta_relative),
-                                     self.preference, self.solver)
+        weights, msg = self._weights(gram)
         lam = torch.as_tensor(weights, dtype=losses[0].dtype, device=losses[0].device)
-        combined = (lam * torch.stack(losses)).sum()
+        combined = combine(lam, torch.stack(losses)[:, None])[0]  # sum_m lambda_m L_m
         grads = torch.autograd.grad(combined, self.params, allow_unused=True)
         direction = flatten(grads, self.params)
         if not bool(torch.isfinite(direction).all()):

@@ -125,7 +125,8 @@ class AlgorithmConfig:
     # --- derived values -------------------------------------------------------------------------
     @property
     def effective_beta(self) -> float:
-        """beta actually used: FIRM's (default 1.0), FedCMOO server's (default 0), else 0."""
+        """The beta this config's algorithm actually uses, absolute (the one meaning of "effective beta"):
+        FIRM's (default 1.0), FedCMOO's server solve (default 0), 0 for every other algorithm."""
         if self.beta is not None:
             return self.beta
         return DEFAULT_FIRM_BETA if self.name == "firm" else 0.0

@@ -49,6 +49,8 @@ class RoundRecord:
     skipped : True when no client was left, so x_{t+1} = x_t.
     solver_status : worst min-norm solver status of the round ("converged", "max_iter", "numerical"),
         or "" when no lambda problem was solved.
+    extras : further scalar metrics of x_t that the client task's evaluation reports (for example a
+        reward or a KL divergence), by name; empty for numpy problems.
     """
 
     round: int
@@ -67,9 +69,11 @@ class RoundRecord:
     dropped: tuple[dict, ...] = ()
     skipped: bool = False
     solver_status: str = ""
+    extras: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
+        d["extras"] = {str(k): float(v) for k, v in self.extras.items()}
         d["objectives"] = list(self.objectives)
         d["lambda_mean"] = list(self.lambda_mean)
         d["participants"] = list(self.participants)
@@ -92,6 +96,7 @@ class RoundRecord:
         d["dist_pareto"] = None if d.get("dist_pareto") is None else float(d["dist_pareto"])
         d["participants"] = tuple(int(i) for i in d["participants"])
         d["dropped"] = tuple({"client": int(x["client"]), "reason": str(x["reason"])} for x in d.get("dropped", ()))
+        d["extras"] = {str(k): _nan_if_none(v) for k, v in (d.get("extras") or {}).items()}
         return cls(**d)
 
 
@@ -131,8 +136,8 @@ class History:
         if key == "num_dropped":
             return np.array([len(r.dropped) for r in self.records], dtype=np.int64)
         names = {f.name for f in dataclasses.fields(RoundRecord)}
-        if key not in names or key in ("participants", "dropped"):
-            valid = sorted(names - {"participants", "dropped"} | {"num_participants", "num_dropped"})
+        if key not in names or key in ("participants", "dropped", "extras"):
+            valid = sorted(names - {"participants", "dropped", "extras"} | {"num_participants", "num_dropped"})
             raise ValueError(f"History.series: `key` must be one of {valid}, got {key!r}")
         vals = [getattr(r, key) for r in self.records]
         if key == "dist_pareto":

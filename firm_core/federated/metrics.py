@@ -10,10 +10,42 @@ from __future__ import annotations
 import numpy as np
 
 from ..min_norm import pareto_stationarity
+from .task import ClientTask
+
+#: The metrics every evaluation returns; any other scalar an evaluation returns is an extra.
+CORE_METRICS = ("phi", "objectives", "dist_pareto")
 
 
 def evaluate_point(problem, x) -> dict:
-    """{"phi": phi(x), "objectives": F(x) (M,), "dist_pareto": distance to the Pareto set or None}."""
+    """{"phi": phi(x), "objectives": F(x) (M,), "dist_pareto": distance to the Pareto set or None}, plus
+    any extra scalars of a ClientTask's ``evaluate`` (a ClientTask is asked; a numpy problem is computed)."""
+    if isinstance(problem, ClientTask):
+        out = dict(problem.evaluate(x))
+        missing = [k for k in CORE_METRICS if k not in out]
+        if missing:
+            raise ValueError(f"evaluate_point: the task's evaluate() returned no {missing}")
+        out["phi"] = float(out["phi"])
+        out["objectives"] = np.asarray(out["objectives"], dtype=np.float64)
+        out["dist_pareto"] = None if out["dist_pareto"] is None else float(out["dist_pareto"])
+        return out
+    return problem_metrics(problem, x)
+
+
+def extra_metrics(point: dict) -> dict[str, float]:
+    """The scalars of an evaluation beyond phi, objectives and dist_pareto (what records keep as extras)."""
+    out = {}
+    for k, v in point.items():
+        if k in CORE_METRICS or np.ndim(v) != 0:
+            continue
+        try:
+            out[str(k)] = float(v)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def problem_metrics(problem, x) -> dict:
+    """phi, F and the distance to the Pareto set of a numpy problem at x, from full gradients."""
     x = np.asarray(x, dtype=np.float64)
     jac = np.asarray(problem.jacobian(x), dtype=np.float64)
     values = np.asarray(problem.values(x), dtype=np.float64)

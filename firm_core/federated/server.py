@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..min_norm import solve_min_norm
 from ..result import SolverStatus
+from ..weighting import combine, firm_weights
 
 
 def normalized_weights(weights, *, where: str = "normalized_weights") -> np.ndarray:
@@ -58,8 +58,8 @@ def aggregate_mgda(x, updates, weights, server_lr: float = 1.0, *, method: str =
     """
     x, u, w = _check_uploads(x, updates, weights, server_lr, "aggregate_mgda", 2)
     avg = np.einsum("i,imd->md", w, u)
-    res = solve_min_norm(avg, beta=0.0, method=method)
-    return x - server_lr * res.direction, res.weights, avg, res.status
+    lam, status, _ = firm_weights(jacobian=avg, beta=0.0, method=method)
+    return x - server_lr * combine(lam, avg), lam, avg, status
 
 
 def sketched_jacobian(left, right, weights) -> np.ndarray:
@@ -77,6 +77,6 @@ def sketched_jacobian(left, right, weights) -> np.ndarray:
 
 
 def fedcmoo_weights(jacobian_estimate, *, beta: float, preference, method: str = "auto") -> tuple[np.ndarray, SolverStatus]:
-    """FedCMOO server: lambda = argmin_{simplex} 0.5 ||G^T l||^2 + 0.5 beta ||l - p||^2 on the estimate G."""
-    res = solve_min_norm(jacobian_estimate, beta=beta, preference=preference, method=method)
-    return res.weights, res.status
+    """FedCMOO server: lambda = lambda*(G G^T; beta, p) (FIRM's weighting) on the estimate G (M, d)."""
+    lam, status, _ = firm_weights(jacobian=jacobian_estimate, beta=beta, preference=preference, method=method)
+    return lam, status

@@ -5,7 +5,7 @@ communication counts."""
 import numpy as np
 import pytest
 
-from firm_core.federated import ALGORITHMS, AlgorithmConfig, make_algorithm, sample_participants
+from firm_core.federated import ALGORITHMS, AlgorithmConfig, make_algorithm, sample_participants, sample_round
 from tests.federated._problems import ScalarQuadratic, mgda_weight_m2, random_scalar_quadratic
 
 #: Hand formulas vs the engine: the same arithmetic up to a few roundings.
@@ -157,10 +157,13 @@ def test_communication_counts_are_exact(name):
     _, record = algo.round(prob, state)
     up = {"fmgda": m * d, "fsmgda": m * d, "fedcmoo": r * (m + d) + d}.get(name, d)
     down = d + m if name == "fedcmoo" else d
-    assert record.uplink_floats == s * up
-    assert record.downlink_floats == s * down
-    assert record.uplink_bytes == 8 * s * up and record.downlink_bytes == 8 * s * down
-    assert len(record.participants) == s
+    ids, _ = sample_round(state.seed, 0, prob.client_weights, s)
+    assert record.participants == tuple(ids.tolist())
+    n_run = len(ids)  # a client drawn twice runs (and communicates) once
+    assert 1 <= n_run <= s
+    assert record.uplink_floats == n_run * up
+    assert record.downlink_floats == n_run * down
+    assert record.uplink_bytes == 8 * n_run * up and record.downlink_bytes == 8 * n_run * down
 
 
 def test_fmgda_uplink_is_m_times_firm():
@@ -172,22 +175,29 @@ def test_fmgda_uplink_is_m_times_firm():
     assert rec["fmgda"].uplink_floats == 3 * rec["firm"].uplink_floats == 3 * 4 * 7
 
 
-def test_participant_sampling_is_seeded_without_replacement():
-    a = sample_participants(3, 7, 20, 5)
-    assert np.array_equal(a, sample_participants(3, 7, 20, 5))
-    assert len(set(a.tolist())) == 5 and np.all(np.diff(a) > 0)
+def test_participant_sampling_is_seeded_and_distinct():
+    w = np.random.default_rng(0).uniform(0.5, 1.5, size=20)
+    a = sample_participants(3, 7, 20, 5, weights=w)
+    assert np.array_equal(a, sample_participants(3, 7, 20, 5, weights=w))
+    assert np.array_equal(a, sample_round(3, 7, w, 5)[0])
+    assert 1 <= a.size <= 5 and np.all(np.diff(a) > 0)
     draws = {tuple(sample_participants(3, t, 20, 5)) for t in range(10)}
     assert len(draws) > 5  # it changes from round to round
     np.testing.assert_array_equal(sample_participants(3, 7, 20, None), np.arange(20))
 
 
-def test_client_weights_are_renormalized_over_participants():
+def test_client_weights_are_the_sampling_counts_renormalized_over_participants():
     prob = random_scalar_quadratic(num_clients=5, num_objectives=2, dim=2, weights=np.array([0.1, 0.2, 0.3, 0.15, 0.25]))
-    algo = make_algorithm(AlgorithmConfig(name="fedavg_ls", participation=2, local_steps=1, lr=0.1, seed=4))
+    cfg = AlgorithmConfig(name="fedavg_ls", participation=3, local_steps=1, lr=0.1, seed=4)
+    algo = make_algorithm(cfg)
     state = algo.init(prob)
-    new, out = algo.step(prob, state)
-    ids = out.participants
-    w = prob.client_weights[ids] / prob.client_weights[ids].sum()
-    x = state.x
-    ys = [x - 0.1 * 0.5 * (prob.grad(i, 0, x) + prob.grad(i, 1, x)) for i in ids]
-    np.testing.assert_allclose(new.x, x + w @ (np.array(ys) - x), rtol=0, atol=HAND_TOL)
+    for t in range(12):  # rounds with a repeated draw and rounds without
+        new, out = algo.step(prob, state)
+        draws = np.random.default_rng([cfg.seed, t, 0, 1]).choice(5, size=3, replace=True, p=prob.client_weights)
+        ids, counts = np.unique(draws, return_counts=True)
+        np.testing.assert_array_equal(out.participants, ids)
+        x = state.x
+        ys = [x - 0.1 * 0.5 * (prob.grad(i, 0, x) + prob.grad(i, 1, x)) for i in ids]
+        np.testing.assert_allclose(new.x, x + (counts / 3) @ (np.array(ys) - x), rtol=0, atol=HAND_TOL)
+        np.testing.assert_allclose(out.weights, counts / 3, rtol=0, atol=HAND_TOL)
+        state = new

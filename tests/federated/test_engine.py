@@ -161,15 +161,24 @@ def test_round_without_clients_is_skipped_and_run_goes_on(name):
     assert not np.array_equal(hist.final_x, base.initial_point())
 
 
-def test_zero_weight_participants_skip_the_round():
-    prob = random_scalar_quadratic(num_clients=2, num_objectives=2, dim=2, weights=np.array([1.0, 0.0]))
-    cfg = _cfg("firm", participation=1, seed=3)
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_zero_weight_finishers_skip_the_round(name):
+    """Client 0 (all the weight) fails; client 1 (weight 0) finishes alone: nothing to average."""
+    base = random_scalar_quadratic(num_clients=2, num_objectives=2, dim=2, weights=np.array([1.0, 0.0]))
+    prob = FaultyProblem(base, {0: "nan"}, full_batch_faults=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        hist = run(prob, cfg, RunConfig(rounds=8), progress=False)
-    zero = np.array([rec.participants == (1,) for rec in hist.records])
-    np.testing.assert_array_equal(hist.series("skipped"), zero)
+        hist = run(prob, _cfg(name, participation=None), RunConfig(rounds=3), progress=False)
+    assert hist.series("skipped").all()
+    np.testing.assert_array_equal(hist.final_x, base.initial_point())
     assert any("total weight is 0" in str(w.message) for w in caught)
+
+
+def test_zero_weight_clients_are_never_sampled():
+    prob = random_scalar_quadratic(num_clients=3, num_objectives=2, dim=2, weights=np.array([0.5, 0.0, 0.5]))
+    hist = run(prob, _cfg("firm", participation=2, seed=3), RunConfig(rounds=20), progress=False)
+    assert all(1 not in rec.participants for rec in hist.records)
+    assert not hist.series("skipped").any()
 
 
 def test_eval_every_and_distance_to_pareto_set():
