@@ -161,7 +161,9 @@ class MultiObjectiveStep:
         gram = gram64(jac)
         weights, msg = self._weights(gram)
         lam = torch.as_tensor(weights, dtype=jac.dtype, device=jac.device)
-        direction = combine(lam, jac)
+        # J^T lambda as one float32 matmul (firm_core.weighting.combine's elementwise sum rounds differently;
+        # the recorded LoRA RLHF runs were made with the matmul)
+        direction = lam @ jac
         write_grads(self.params, direction)
         return StepInfo(weights, gram, np.sqrt(np.clip(np.diag(gram), 0, None)),
                         float(direction.detach().double().norm()), False, "", msg)
