@@ -177,8 +177,7 @@ def run_rlhf(out_dir: Path, task_cfg: LLMTaskConfig, algorithm: AlgorithmConfig,
         "final_weighted": float(np.dot(mean_p, final["rewards"])),
         "final_kl": final["kl"],
         "uplink_bytes_total": int(sum(up)),
-        "uplink_bytes_per_client_round": (int(up[0] / max(1, len(rows[0]["record"].participants) - len(rows[0]["record"].dropped)))
-                                          if rows and rows[0]["record"].participants else 0),
+        "uplink_bytes_per_client_round": _per_client(rows[0]["record"], task.bytes_per_float) if rows else 0,
         "adapter_bytes": state_nbytes(task.point_state(x_final)),
         "mean_d_lambda": _nanmean([r["record"].d_lambda for r in rows]),
         "mean_d_x": _nanmean([r["record"].d_x for r in rows]),
@@ -190,6 +189,12 @@ def run_rlhf(out_dir: Path, task_cfg: LLMTaskConfig, algorithm: AlgorithmConfig,
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=_json_default))
     return summary
+
+
+def _per_client(record, bytes_per_float: int) -> int:
+    """Uplink bytes of one client that finished the round (the round's uplink over its finished clients)."""
+    finished = len(record.participants) - len(record.dropped)
+    return int(record.uplink_floats * bytes_per_float / finished) if finished else 0
 
 
 def _nanmean(vals) -> float | None:

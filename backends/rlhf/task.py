@@ -43,7 +43,6 @@ from .client_data import check_preferences
 from .prompts import all_prompts
 from .policy import (
     adapter_state,
-    load_adapter_state,
     state_nbytes,
     state_ordered_parameters,
     state_to_vector,
@@ -117,7 +116,8 @@ class RLHFTask:
         self._template = adapter_state(model)  # layout (keys, shapes, dtypes, device) of every adapter
         self._x0 = state_to_vector(self._template)
         self.dim = int(self._x0.size)
-        self._params = state_ordered_parameters(model)
+        self._keys = sorted(self._template)
+        self._params = state_ordered_parameters(model)  # aligned with self._keys
         self._description = dict(description or {})
         self.round_log: list[dict] = []  # what each call of client work did (training rewards, KL, lambdas)
         self.last_eval: dict = {}
@@ -151,11 +151,22 @@ class RLHFTask:
 
     # --- points <-> adapters ----------------------------------------------------------------------
     def load_point(self, x) -> None:
-        """Load the flattened adapter x (float64, (d,)) into the model, in the adapter's dtype and device."""
+        """Load the flattened adapter x (float64, (d,)) into the model, in the adapter's dtype and device
+        (one host-to-device copy, then each parameter takes its slice)."""
         x = np.asarray(x, dtype=np.float64)
         if x.shape != (self.dim,):
             raise ValueError(f"`x` must have shape ({self.dim},) (the flattened adapter), got {x.shape}")
-        load_adapter_state(self.model, vector_to_state(x, self._template))
+        p0 = self._params[0]
+        flat = torch.from_numpy(x).to(device=p0.device, dtype=p0.dtype)
+        with torch.no_grad():
+            start = 0
+            for p in self._params:
+                p.copy_(flat[start : start + p.numel()].view_as(p))
+                start += p.numel()
+
+    def current_state(self) -> dict:
+        """The adapter tensors now in the model (views, not copies), keyed like a PEFT adapter state."""
+        return {k: p.detach() for k, p in zip(self._keys, self._params, strict=True)}
 
     def point_state(self, x) -> dict:
         """The adapter tensors of the point x (for saving)."""
@@ -194,7 +205,7 @@ class RLHFTask:
         for k, r in enumerate(recs):
             if r.skipped:
                 raise ClientFault(f"non-finite loss or gradient at local step {k}: {r.reason}")
-        return adapter_state(self.model), recs
+        return self.current_state(), recs
 
     def local_update(self, clients, x, rngs, *, local_steps: int, lr: float, beta: float, preference,
                      mode: str, fixed_lambda=None, method: str = "auto") -> LocalResult:
