@@ -52,8 +52,11 @@ def firm_weights(gram=None, *, jacobian=None, beta: float = 0.0, preference=None
 
 
 def combine(weights, jacobian):
-    """J^T lambda: sum_m lambda_m J_m for weights (..., M) and Jacobians (..., M, d) (numpy or torch)."""
-    return (weights[..., :, None] * jacobian).sum(-2)
+    """J^T lambda: sum_m lambda_m J_m for weights (..., M) and Jacobians (..., M, d) (numpy or torch).
+
+    Written as a (batched) row-vector product, the summation order of a matrix product, so that it
+    agrees bit for bit with ``lambda @ J`` in numpy and in torch."""
+    return (weights[..., None, :] @ jacobian)[..., 0, :]
 
 
 def firm_step(y, jacobian, lr: float, *, beta: float = 0.0, preference=None, method: str = "auto"):

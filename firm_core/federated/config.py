@@ -68,7 +68,9 @@ class AlgorithmConfig:
         server solve: 0.0, all others: 0.0). It must be 0 (or None) for local_mgda, fedavg_ls, fmgda
         and fsmgda, which have no beta.
     preference : p in the simplex, length M (None = uniform). FIRM's anchor, FedAvg-LS's scalarization.
-    participation : S, clients sampled per round (None = all N).
+    participation : S, client draws per round (None = all N): S draws with replacement proportional to
+        the client weights, each distinct client weighted by its share of the draws, so the expected
+        update is the full-participation update (``firm_core.federated.sampling.sample_round``).
     method : min-norm solver method (``firm_core.METHODS``).
     sketch_rank : FedCMOO's rank r of each client's randomized-SVD sketch (1 <= r <= M).
     seed : non-negative integer; all randomness of a run derives from it.

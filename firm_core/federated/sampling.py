@@ -38,7 +38,10 @@ def _check_weights(weights, where: str) -> np.ndarray:
 def _check_participation(participation, where: str) -> int | None:
     if participation is None:
         return None
-    if isinstance(participation, bool) or not isinstance(participation, numbers.Integral) or participation < 1:
+    if isinstance(participation, bool) or not isinstance(participation, numbers.Integral):
+        raise TypeError(f"{where}: `participation` must be an integer >= 1 or None, got {participation!r} "
+                        f"of type {type(participation).__name__}")
+    if participation < 1:
         raise ValueError(f"{where}: `participation` must be an integer >= 1 or None, got {participation!r}")
     return int(participation)
 

@@ -10,6 +10,10 @@ and resumable bit for bit whatever the backend.
 Shapes: n = len(clients), M objectives, d parameters. A client that fails (an exception in its own
 work, a non-finite value, a wrongly shaped output) is reported as ``valid[j] = False`` with a reason
 string and the others go on; the methods raise only for a caller's mistake.
+
+The numpy implementation is :class:`~firm_core.federated.numpy_task.ProblemTask`
+(``as_client_task(problem)``). Sampling and aggregation weights are the algorithms' business
+(:func:`~firm_core.federated.sampling.sample_round`); a task never sees them.
 """
 
 from __future__ import annotations
@@ -39,15 +43,18 @@ class ClientTask(Protocol):
 
     def local_update(self, clients, x, rngs, *, local_steps: int, lr: float, beta: float, preference,
                      mode: str, fixed_lambda=None, method: str = "auto"):
-        """K local steps of each client from x; returns a ``LocalResult`` (y (n, d), lambdas (n, K, M),
-        valid (n,), reasons, worst solver status).
+        """K local steps of each client from x; returns a
+        :class:`~firm_core.federated.client.LocalResult` (y (n, d), lambdas (n, K, M), valid (n,),
+        reasons, worst solver status; the algorithms read y, valid, reasons, status and mean_lambdas).
 
-        mode "firm": lambda_{i,k} = lambda*(J J^T; beta, p_i) at every step; "scalarized": lambda = p_i;
-        "fixed_lambda": lambda = ``fixed_lambda`` ((M,) or (n, M)). ``preference`` is (M,) or (n, M)."""
+        mode "firm": lambda_{i,k} = lambda*(J J^T; beta, p_i) at every step (firm_core.weighting);
+        "scalarized": lambda = p_i; "fixed_lambda": lambda = ``fixed_lambda`` ((M,) or (n, M)).
+        ``preference`` is (M,) (shared) or (n, M) (one row per client); ``beta`` is absolute."""
 
     def per_objective_update(self, clients, x, rngs, *, local_steps: int, lr: float, stochastic: bool):
-        """FMGDA / FSMGDA clients: K steps on each objective separately from x. Returns
-        (updates (n, M, d) = x - y_{i,m}, valid (n,), reasons)."""
+        """FMGDA / FSMGDA clients: K steps on each objective separately from x (full-batch gradients
+        when not ``stochastic``, and then ``rngs`` may be None). Returns (updates (n, M, d) = x - y_{i,m},
+        valid (n,), reasons)."""
 
     def sketch_jacobians(self, clients, x, rngs):
         """FedCMOO: each client's (stochastic) Jacobian at x. Returns (J (n, M, d), valid (n,), reasons)."""

@@ -5,7 +5,8 @@ injected noise N(0, sigma^2 / d) per entry from each client's own generator (cli
 order). Small enough that every expected iterate in the tests is computed by hand.
 
 FaultyProblem wraps a problem and corrupts the stochastic oracle of chosen clients ("nan", "inf",
-"shape"); it can also raise KeyboardInterrupt after a number of client-oracle calls (a crashed run).
+"shape", or "raise": the oracle raises RuntimeError whenever that client is in the batch); it can also
+raise KeyboardInterrupt after a number of client-oracle calls (a crashed run).
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ class FaultyProblem(Problem):
             return jac
         clients = np.asarray(clients)
         jac = np.array(jac)
+        raising = [int(c) for c in clients if self.faults.get(int(c)) == "raise"]
+        if raising:
+            raise RuntimeError(f"oracle failed for client {raising[0]}")
         if any(self.faults.get(int(c)) == "shape" for c in clients):
             return np.zeros((jac.shape[0], jac.shape[1], jac.shape[2] + 1))
         for j, c in enumerate(clients):

@@ -5,6 +5,7 @@ communication counts."""
 import numpy as np
 import pytest
 
+from firm_core import solve_min_norm
 from firm_core.federated import ALGORITHMS, AlgorithmConfig, make_algorithm, sample_participants, sample_round
 from tests.federated._problems import ScalarQuadratic, mgda_weight_m2, random_scalar_quadratic
 
@@ -201,3 +202,47 @@ def test_client_weights_are_the_sampling_counts_renormalized_over_participants()
         np.testing.assert_allclose(new.x, x + (counts / 3) @ (np.array(ys) - x), rtol=0, atol=HAND_TOL)
         np.testing.assert_allclose(out.weights, counts / 3, rtol=0, atol=HAND_TOL)
         state = new
+
+
+#: FedCMOO sketch test: the rank-1 sketch's lambda must differ from the unsketched one by at least this
+#: much on the chosen instance (it differs by 0.22), so an implementation that skips the sketch fails.
+SKETCH_EFFECT = 0.1
+
+
+def _sketch_instance():
+    """M = 3 objectives, two clients with full-rank (rank-3) Jacobians J_i = -c_i at x_0 = 0, unequal weights."""
+    c = np.random.default_rng(4).normal(size=(2, 3, 4))
+    return ScalarQuadratic(np.ones((2, 3)), c, weights=W, x0=np.zeros(4)), c
+
+
+def _fedcmoo_lambda_matches_rank_one_sketch(lam, c, beta):
+    """Independent check: lambda*(G G^T; beta, uniform p) with G = sum_i w_i (best rank-1 approximation of J_i)."""
+    est = np.zeros((3, 4))
+    for i in range(2):
+        u, s, vt = np.linalg.svd(-c[i])
+        est += W[i] * s[0] * np.outer(u[:, 0], vt[0])
+    want = solve_min_norm(est, beta=beta, method="active_set").weights
+    return bool(np.max(np.abs(lam - want)) <= HAND_TOL)
+
+
+def _no_sketch(jac, rank, rngs):
+    """A wrong FedCMOO client: uploads its Jacobian exactly (left = J, right = I) whatever the rank."""
+    jac = np.asarray(jac)
+    n, _, d = jac.shape
+    return jac, np.broadcast_to(np.eye(d), (n, d, d))
+
+
+def test_fedcmoo_lambda_comes_from_the_rank_one_sketch_not_the_full_jacobian(monkeypatch):
+    from firm_core.federated.algorithms import fedcmoo
+
+    prob, c = _sketch_instance()
+    beta = 1.0
+    _, _, out = _one_round(prob, name="fedcmoo", sketch_rank=1, beta=beta)
+    assert _fedcmoo_lambda_matches_rank_one_sketch(out.lambda_mean, c, beta)
+    unsketched = solve_min_norm(prob.jacobian(np.zeros(4)), beta=beta, method="active_set").weights
+    assert np.max(np.abs(out.lambda_mean - unsketched)) > SKETCH_EFFECT  # the instance makes the sketch matter
+    # a FedCMOO that skips the sketch (uploads J_i exactly) is caught by the same check
+    monkeypatch.setattr(fedcmoo, "randomized_svd_sketch", _no_sketch)
+    _, _, skipped = _one_round(prob, name="fedcmoo", sketch_rank=1, beta=beta)
+    np.testing.assert_allclose(skipped.lambda_mean, unsketched, rtol=0, atol=1e-9)
+    assert not _fedcmoo_lambda_matches_rank_one_sketch(skipped.lambda_mean, c, beta)

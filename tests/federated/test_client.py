@@ -88,7 +88,12 @@ def test_per_objective_update_hand_computed_and_batch_independent(stochastic):
         np.testing.assert_allclose(upd[row], alone[0], rtol=0, atol=BATCH_INDEPENDENCE_TOL)
 
 
-@pytest.mark.parametrize("kind", ["nan", "inf", "shape"])
+#: what a dropped client's reason says for each kind of fault
+FAULT_REASON = {"nan": "non-finite", "inf": "non-finite", "shape": "shape",
+                "raise": "raised RuntimeError: oracle failed for client 2"}
+
+
+@pytest.mark.parametrize("kind", ["nan", "inf", "shape", "raise"])
 def test_faulty_client_is_dropped_and_others_unaffected(kind):
     base = random_scalar_quadratic(num_clients=4, num_objectives=2, dim=3, noise_std=0.2)
     prob = FaultyProblem(base, {2: kind})
@@ -96,10 +101,51 @@ def test_faulty_client_is_dropped_and_others_unaffected(kind):
     x = base.initial_point()
     res = local_update(prob, clients, x, client_rngs(0, 0, clients), local_steps=3, lr=0.1, beta=0.5)
     np.testing.assert_array_equal(res.valid, [True, True, False, True])
-    assert ("shape" if kind == "shape" else "non-finite") in res.reasons[2]
+    assert FAULT_REASON[kind] in res.reasons[2]
     assert np.isnan(res.y[2]).all()
     clean = local_update(base, [0, 1, 3], x, client_rngs(0, 0, [0, 1, 3]), local_steps=3, lr=0.1, beta=0.5)
     np.testing.assert_allclose(res.y[[0, 1, 3]], clean.y, rtol=0, atol=BATCH_INDEPENDENCE_TOL)
+
+
+@pytest.mark.parametrize("stochastic", [False, True])
+def test_raising_client_leaves_the_per_objective_update_of_the_others_intact(stochastic):
+    base = random_scalar_quadratic(num_clients=4, num_objectives=3, dim=2, noise_std=0.3)
+    prob = FaultyProblem(base, {1: "raise"}, full_batch_faults=True)
+    x = base.initial_point()
+    upd, valid, reasons = per_objective_local_update(prob, [0, 1, 3], x, client_rngs(2, 0, [0, 1, 3]), local_steps=2,
+                                                     lr=0.1, stochastic=stochastic)
+    np.testing.assert_array_equal(valid, [True, False, True])
+    assert "raised RuntimeError: oracle failed for client 1" in reasons[1] and np.isnan(upd[1]).all()
+    clean, _, _ = per_objective_local_update(base, [0, 3], x, client_rngs(2, 0, [0, 3]), local_steps=2, lr=0.1,
+                                             stochastic=stochastic)
+    np.testing.assert_allclose(upd[[0, 2]], clean, rtol=0, atol=BATCH_INDEPENDENCE_TOL)
+
+
+def test_a_keyboard_interrupt_in_the_oracle_is_not_swallowed():
+    base = random_scalar_quadratic(num_clients=2, num_objectives=2, dim=2)
+    prob = FaultyProblem(base, {}, interrupt_after_calls=0)
+    with pytest.raises(KeyboardInterrupt):
+        local_update(prob, [0, 1], base.initial_point(), client_rngs(0, 0, [0, 1]), local_steps=1, lr=0.1)
+
+
+@pytest.mark.parametrize("mode", ["firm", "scalarized"])
+def test_per_client_preferences_equal_each_client_run_alone(mode):
+    prob = random_scalar_quadratic(num_clients=4, num_objectives=3, dim=3, noise_std=0.2, seed=4)
+    clients = np.array([3, 0, 2])
+    prefs = np.array([[0.2, 0.3, 0.5], [0.6, 0.2, 0.2], [0.2, 0.3, 0.5]])  # two clients share a row
+    x = prob.initial_point()
+    kw = dict(local_steps=3, lr=0.1, beta=0.4, mode=mode)
+    res = local_update(prob, clients, x, client_rngs(1, 1, clients), preference=prefs, **kw)
+    for row, c in enumerate(clients):
+        alone = local_update(prob, [c], x, client_rngs(1, 1, [c]), preference=prefs[row], **kw)
+        np.testing.assert_allclose(res.y[row], alone.y[0], rtol=0, atol=BATCH_INDEPENDENCE_TOL)
+        np.testing.assert_allclose(res.lambdas[row], alone.lambdas[0], rtol=0, atol=BATCH_INDEPENDENCE_TOL)
+    shared = local_update(prob, clients, x, client_rngs(1, 1, clients), preference=prefs[0], **kw)
+    assert np.max(np.abs(shared.y[1] - res.y[1])) > 1e-3  # client 0's own preference mattered
+    with pytest.raises(ValueError, match="`preference`"):
+        local_update(prob, clients, x, client_rngs(1, 1, clients), preference=prefs[:2], **kw)
+    with pytest.raises(ValueError, match="`preference`.*probability vector"):
+        local_update(prob, clients, x, client_rngs(1, 1, clients), preference=prefs * 2, **kw)
 
 
 def test_every_client_faulty():

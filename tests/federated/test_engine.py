@@ -114,8 +114,12 @@ def test_resume_refuses_another_config_or_problem(tmp_path):
         run(prob, _cfg("firm"), RunConfig(rounds=4), progress=False, resume_from=tmp_path / "missing")
 
 
+#: what a dropped client's reason says for each kind of fault
+FAULT_REASON = {"nan": "non-finite", "shape": "shape", "raise": "raised RuntimeError: oracle failed for client 1"}
+
+
 @pytest.mark.parametrize("name", ALGORITHMS)
-@pytest.mark.parametrize("kind", ["nan", "shape"])
+@pytest.mark.parametrize("kind", ["nan", "shape", "raise"])
 def test_faulty_client_dropped_with_reason_and_warning(name, kind):
     base = random_scalar_quadratic(num_clients=4, num_objectives=2, dim=3, noise_std=0.1)
     prob = FaultyProblem(base, {1: kind}, full_batch_faults=True)
@@ -124,7 +128,7 @@ def test_faulty_client_dropped_with_reason_and_warning(name, kind):
         hist = run(prob, cfg, RunConfig(rounds=3), progress=False)
     for rec in hist.records:
         assert [d["client"] for d in rec.dropped] == [1]
-        assert ("shape" if kind == "shape" else "non-finite") in rec.dropped[0]["reason"]
+        assert FAULT_REASON[kind] in rec.dropped[0]["reason"]
         assert not rec.skipped and rec.participants == (0, 1, 2, 3)
     assert np.all(np.isfinite(hist.final_x))
     # the round equals a round of the three healthy clients with renormalized weights
@@ -224,11 +228,13 @@ def test_history_of_a_run_round_trips(tmp_path):
     np.testing.assert_array_equal(History.read_csv(tmp_path / "h.csv")["d_x"], hist.series("d_x"))
 
 
-def test_fedcmoo_client_failing_after_its_sketch():
+@pytest.mark.parametrize("kind, reason", [("inf", "non-finite stochastic Jacobian"),
+                                          ("raise", "stochastic Jacobian at local step 0 raised RuntimeError")])
+def test_fedcmoo_client_failing_after_its_sketch(kind, reason):
     base = random_scalar_quadratic(num_clients=4, num_objectives=2, dim=3, noise_std=0.1)
-    prob = FaultyProblem(base, {2: "inf"}, faults_from_call=2)  # call 1 is round 0's sketch, then local steps
+    prob = FaultyProblem(base, {2: kind}, faults_from_call=2)  # call 1 is round 0's sketch, then local steps
     algo = make_algorithm(_cfg("fedcmoo", participation=None, sketch_rank=1))
-    with pytest.warns(ClientDroppedWarning, match="client 2 dropped: non-finite stochastic Jacobian at local step 0"):
+    with pytest.warns(ClientDroppedWarning, match=f"client 2 dropped: {reason}"):
         _, rec = algo.round(prob, algo.init(prob))
     m, d = 2, 3
     assert rec.uplink_floats == 4 * (m + d) + 3 * d  # four sketches accepted, three models

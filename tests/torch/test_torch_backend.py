@@ -213,3 +213,22 @@ def test_relative_beta_is_beta_times_mean_squared_gradient_norm():
     # the scaling matters here: the unscaled beta gives other weights
     unscaled = MultiObjectiveStep(params, beta=0.2).backward(tiny_losses(model, x))
     assert abs(scale - 1.0) > 0.1 and np.abs(unscaled.weights - rel.weights).max() > 1e-3
+
+
+@pytest.mark.parametrize("beta_relative", [False, True])
+def test_torch_step_is_the_core_firm_step(beta_relative):
+    """The torch backend takes FIRM's step through firm_core.weighting: its lambda and direction equal
+    firm_step on the same Jacobian (beta scaled by scaled_beta when relative)."""
+    from firm_core.weighting import firm_step, scaled_beta
+
+    model = tiny_module(5)
+    x = torch.randn(7, 3, dtype=torch.float64)
+    params = list(model.parameters())
+    jac = jacobian(tiny_losses(model, x), params).numpy()
+    p = np.array([0.3, 0.7])
+    info = MultiObjectiveStep(params, beta=0.4, preference=p, beta_relative=beta_relative).backward(tiny_losses(model, x))
+    beta = scaled_beta(0.4, jac @ jac.T, relative=beta_relative)
+    y_next, lam, _ = firm_step(np.zeros(jac.shape[1]), jac, 1.0, beta=beta, preference=p)
+    np.testing.assert_allclose(info.weights, lam, rtol=0, atol=METHOD_RTOL)
+    np.testing.assert_allclose(flatten([q.grad for q in params], params).numpy(), -y_next, rtol=METHOD_RTOL, atol=1e-14)
+    assert 0.01 < lam[0] < 0.99  # an interior lambda: beta and p both matter

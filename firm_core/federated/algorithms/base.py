@@ -107,7 +107,9 @@ class FederatedAlgorithm(abc.ABC):
 
     def step(self, problem, state: FederatedState) -> tuple[FederatedState, RoundOutput]:
         """One round from ``state``; returns the next state and what happened."""
-        task = self.task(problem)
+        return self._step(self.task(problem), state)
+
+    def _step(self, task, state: FederatedState) -> tuple[FederatedState, RoundOutput]:
         t = int(state.round)
         parts, agg = sample_round(state.seed, t, task.client_weights, self.config.participation)
         rngs = client_rngs(state.seed, t, parts)
@@ -125,7 +127,7 @@ class FederatedAlgorithm(abc.ABC):
         task = self.task(problem)
         point = evaluate_point(task, state.x) if evaluate else nan_point(int(task.num_objectives))
         start = time.perf_counter()
-        new_state, out = self.step(task, state)
+        new_state, out = self._step(task, state)
         return new_state, build_record(state.round, point, out, time.perf_counter() - start)
 
     @abc.abstractmethod
