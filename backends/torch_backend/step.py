@@ -161,9 +161,7 @@ class MultiObjectiveStep:
         gram = gram64(jac)
         weights, msg = self._weights(gram)
         lam = torch.as_tensor(weights, dtype=jac.dtype, device=jac.device)
-        # J^T lambda as one float32 matmul (firm_core.weighting.combine's elementwise sum rounds differently;
-        # the recorded LoRA RLHF runs were made with the matmul)
-        direction = lam @ jac
+        direction = combine(lam, jac)
         write_grads(self.params, direction)
         return StepInfo(weights, gram, np.sqrt(np.clip(np.diag(gram), 0, None)),
                         float(direction.detach().double().norm()), False, "", msg)
