@@ -6,6 +6,7 @@
 #
 # usage: scripts/flower_deploy.sh [-n NUM_SUPERNODES] [-r ROUNDS] [-t TIMEOUT_S] [-o OUT_DIR]
 #                                 [-c "extra run-config, e.g. algorithm.beta=0.5 problem.noise-std=0.1"]
+#                                 [-g GPU_IDS, e.g. 0,1: SuperNode i sees only GPU i mod count]
 # Exit status: 0 when the run's status is finished:completed, 1 otherwise, 2 on bad usage.
 set -euo pipefail
 
@@ -14,20 +15,24 @@ ROUNDS=5
 TIMEOUT=300
 OUT_DIR=""
 EXTRA_CONFIG=""
-while getopts "n:r:t:o:c:h" opt; do
+GPUS=""
+while getopts "n:r:t:o:c:g:h" opt; do
   case "$opt" in
     n) NUM_NODES="$OPTARG" ;;
     r) ROUNDS="$OPTARG" ;;
     t) TIMEOUT="$OPTARG" ;;
     o) OUT_DIR="$OPTARG" ;;
     c) EXTRA_CONFIG="$OPTARG" ;;
-    h) sed -n '2,9p' "$0"; exit 0 ;;
-    *) sed -n '2,9p' "$0" >&2; exit 2 ;;
+    g) GPUS="$OPTARG" ;;
+    h) sed -n '2,10p' "$0"; exit 0 ;;
+    *) sed -n '2,10p' "$0" >&2; exit 2 ;;
   esac
 done
 [[ "$NUM_NODES" =~ ^[1-9][0-9]*$ ]] || { echo "flower_deploy: -n must be an integer >= 1, got '$NUM_NODES'" >&2; exit 2; }
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "flower_deploy: -r must be an integer >= 1, got '$ROUNDS'" >&2; exit 2; }
 [[ "$TIMEOUT" =~ ^[1-9][0-9]*$ ]] || { echo "flower_deploy: -t must be an integer >= 1, got '$TIMEOUT'" >&2; exit 2; }
+[[ -z "$GPUS" || "$GPUS" =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "flower_deploy: -g must be GPU ids such as 0,1, got '$GPUS'" >&2; exit 2; }
+IFS=, read -r -a GPU_LIST <<< "$GPUS"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 APP_DIR="$ROOT/backends/flower/app"
@@ -103,10 +108,15 @@ echo "flower_deploy: SuperLink on $HOST:$LINK_PORT (pid ${PIDS[0]})" >&2
 
 for ((i = 0; i < NUM_NODES; i++)); do
   NODE_PORT="$(free_port)"
+  if ((${#GPU_LIST[@]} > 0)); then  # one GPU per SuperNode: its ClientApps see only that device
+    export CUDA_VISIBLE_DEVICES="${GPU_LIST[$((i % ${#GPU_LIST[@]}))]}"
+    echo "flower_deploy: SuperNode $i on GPU $CUDA_VISIBLE_DEVICES" >&2
+  fi
   setsid "$BIN/flower-supernode" --insecure --superlink "$HOST:$LINK_PORT" --host "$HOST" --port "$NODE_PORT" \
     --node-config "partition-id=$i num-partitions=$NUM_NODES" > "$WORK/supernode-$i.log" 2>&1 &
   PIDS+=("$!")
 done
+((${#GPU_LIST[@]} > 0)) && unset CUDA_VISIBLE_DEVICES
 echo "flower_deploy: $NUM_NODES SuperNodes started" >&2
 
 RUN_CONFIG="num-server-rounds=$ROUNDS problem.num-clients=$NUM_NODES"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import click
 
+from . import cli_checks
 
 #: The small LoRA RLHF task of ``--backend rlhf`` (RLHFTaskSpec defaults: tiny offline model, rewards
 #: positive_sentiment + brevity; 2 prompts x 4 completions x 8 new tokens per local step).
@@ -27,66 +28,82 @@ RLHF_TASK = {"name": "rlhf", "group_size": 4, "prompts_per_step": 2, "max_new_to
 RLHF_ALGORITHM_DEFAULTS = {"local_steps": 2, "lr": 1e-2}
 #: Options of the numpy quadratics problem / DP, refused with ``--backend rlhf`` when not at their default.
 NUMPY_ONLY_OPTIONS = ("dim", "objectives", "noise_std", "heterogeneity", "dp", "noise_multiplier", "clipping_norm")
+#: Options of the rlhf backend, refused with ``--backend numpy`` when not at their default.
+RLHF_ONLY_OPTIONS = ("model", "rewards")
+#: Default reward sources of ``--backend rlhf``.
+DEFAULT_REWARDS = ("positive_sentiment", "brevity")
+#: Real-valued options: (minimum, strict) of each; every one must also be finite.
+NUMBER_OPTIONS = {
+    "lr": (0.0, True), "beta": (0.0, False), "server_lr": (0.0, True), "noise_std": (0.0, False),
+    "heterogeneity": (0.0, False), "timeout": (0.0, True), "noise_multiplier": (0.0, False), "clipping_norm": (0.0, True),
+}
 
 
-def _rlhf_settings(clients, rounds, algorithm, local_steps, lr, beta, server_lr, participation, seed, timeout, out,
-                   checkpoint, resume):
-    """FlowerSettings(backend="rlhf") on :data:`RLHF_TASK` with N = ``clients`` (validates the spec)."""
-    from firm_core.federated.config import AlgorithmConfig
-
-    from .settings import FlowerSettings
-
-    alg = AlgorithmConfig(name=algorithm, local_steps=local_steps, lr=lr, server_lr=server_lr,
-                          beta=None if algorithm == "fedavg_ls" else beta, participation=participation, seed=seed)
-    return FlowerSettings(problem={**RLHF_TASK, "num_clients": clients, "seed": seed}, algorithm=alg, rounds=rounds,
-                          timeout=timeout, out_dir=str(out), checkpoint_dir=checkpoint or "",
-                          resume_from=resume or "", backend="rlhf")
+def _option(name: str) -> str:
+    return "--" + {"rewards": "reward"}.get(name, name).replace("_", "-")
 
 
-def _refuse_numpy_only(ctx: click.Context, engine: str) -> None:
-    """Usage error for ``--backend rlhf`` with the simulation engine or with a numpy-only option set to a
-    value other than its default (``--dp none`` passes: it is what the rlhf backend does)."""
-    if engine != "inprocess":
+def _refuse_other_backend_options(ctx: click.Context, backend: str, engine: str) -> None:
+    """Usage error for an option of the other backend set to a value other than its default, and for
+    ``--backend rlhf`` with the simulation engine (``--dp none`` passes: it is what rlhf does)."""
+    if backend == "rlhf" and engine != "inprocess":
         raise click.UsageError("--backend rlhf runs only with --engine inprocess: the app's run config declares the "
                                "quadratics problem.* keys, so `flwr run --run-config` cannot carry the RLHF task spec "
-                               "(for flwr run, edit backends/flower/app/pyproject.toml; see backends/flower/README.md)",
-                               ctx=ctx)
-    defaults = {p.name: p.default for p in ctx.command.params}
-    for name in NUMPY_ONLY_OPTIONS:
-        if ctx.params[name] != defaults[name]:
-            option = "--" + name.replace("_", "-")
-            raise click.UsageError(f"{option} applies to the numpy backend only, not to --backend rlhf "
-                                   f"(got {option} {ctx.params[name]!r})", ctx=ctx)
+                               "(for flwr run, edit backends/flower/app/pyproject.toml; see docs/flower.md)", ctx=ctx)
+    defaults = {p.name: p.get_default(ctx) for p in ctx.command.params}
+    foreign = NUMPY_ONLY_OPTIONS if backend == "rlhf" else RLHF_ONLY_OPTIONS
+    for name in foreign:
+        value, default = ctx.params[name], defaults[name]
+        if isinstance(value, tuple):  # a repeatable option: unset is ()
+            value, default = tuple(value), tuple(default or ())
+        if value != default:
+            raise click.UsageError(f"{_option(name)} applies to the {'numpy' if backend == 'rlhf' else 'rlhf'} backend "
+                                   f"only, not to --backend {backend} (got {_option(name)} {value!r})", ctx=ctx)
 
 
-def _settings(clients, rounds, algorithm, local_steps, lr, beta, server_lr, participation, seed, noise_std,
-              heterogeneity, dim, objectives, timeout, out, checkpoint, resume, dp, noise_multiplier, clipping_norm):
+def _check_options(ctx: click.Context, backend: str) -> dict:
+    """Every option checked on its own (one-line errors naming it); returns the cleaned values that change."""
+    p = ctx.params
+    for name, (minimum, strict) in NUMBER_OPTIONS.items():
+        cli_checks.finite_number(p[name], _option(name), minimum=minimum, strict=strict)
+    out = {"out": cli_checks.writable_directory(p["out"], "--out")}
+    if p["checkpoint"]:
+        out["checkpoint"] = cli_checks.writable_directory(p["checkpoint"], "--checkpoint")
+    if backend == "rlhf":
+        from .rlhf.pretrained import BUILTIN_MODELS, BUILTIN_REWARDS
+
+        cli_checks.pretrained_name(p["model"], "--model", BUILTIN_MODELS)
+        rewards = tuple(p["rewards"]) or DEFAULT_REWARDS
+        for reward in rewards:
+            cli_checks.pretrained_name(reward, "--reward", BUILTIN_REWARDS)
+        if len(set(rewards)) != len(rewards):
+            raise click.BadParameter(f"names an objective twice: {list(rewards)}", param_hint="--reward")
+        out["rewards"] = rewards
+    num_objectives = len(out["rewards"]) if backend == "rlhf" else p["objectives"]
+    out["preference"] = cli_checks.preference(p["preference"], num_objectives)
+    if p["participation"] is not None and p["participation"] > p["clients"]:
+        raise click.BadParameter(f"must be at most --clients {p['clients']} (S of N clients per round), got "
+                                 f"{p['participation']}", param_hint="--participation")
+    return out
+
+
+def _settings(backend, clients, rounds, algorithm, local_steps, lr, beta, server_lr, participation, seed, preference,
+              problem_options, timeout, out, checkpoint, resume, dp):
+    """FlowerSettings of the command line: the quadratics problem (numpy) or :data:`RLHF_TASK` with N =
+    ``clients`` (rlhf). Validates the spec without loading a model."""
     from firm_core.federated.config import AlgorithmConfig
 
     from .settings import DPSettings, FlowerSettings
 
-    problem = {"name": "quadratics", "num_clients": clients, "num_objectives": objectives, "dim": dim,
-               "heterogeneity": heterogeneity, "noise_std": noise_std, "seed": seed}
-    alg = AlgorithmConfig(name=algorithm, local_steps=local_steps, lr=lr, server_lr=server_lr,
+    alg = AlgorithmConfig(name=algorithm, local_steps=local_steps, lr=lr, server_lr=server_lr, preference=preference,
                           beta=None if algorithm == "fedavg_ls" else beta, participation=participation, seed=seed)
+    if backend == "rlhf":
+        problem = {**RLHF_TASK, "num_clients": clients, "seed": seed, **problem_options}
+    else:
+        problem = {"name": "quadratics", "num_clients": clients, "seed": seed, **problem_options}
     return FlowerSettings(problem=problem, algorithm=alg, rounds=rounds, timeout=timeout, out_dir=str(out),
-                          checkpoint_dir=checkpoint or "", resume_from=resume or "",
-                          dp=DPSettings(mode=dp, noise_multiplier=noise_multiplier, clipping_norm=clipping_norm))
-
-
-def _run_config(settings) -> dict:
-    """The app's run-config overrides for ``settings`` (keys declared in the app's pyproject)."""
-    a, p, dp = settings.algorithm, settings.problem, settings.dp
-    cfg = {
-        "num-server-rounds": settings.rounds, "timeout": settings.timeout, "out-dir": settings.out_dir,
-        "checkpoint-dir": settings.checkpoint_dir, "resume-from": settings.resume_from,
-        "algorithm.name": a.name, "algorithm.local-steps": a.local_steps, "algorithm.lr": a.lr,
-        "algorithm.beta": a.effective_beta if a.name != "fedavg_ls" else 0.0, "algorithm.server-lr": a.server_lr,
-        "algorithm.participation": a.participation or 0, "algorithm.seed": a.seed,
-        "dp.mode": dp.mode, "dp.noise-multiplier": dp.noise_multiplier, "dp.clipping-norm": dp.clipping_norm,
-    }
-    cfg.update({f"problem.{k.replace('_', '-')}": v for k, v in p.items()})
-    return cfg
+                          checkpoint_dir=str(checkpoint or ""), resume_from=str(resume or ""), backend=backend,
+                          dp=DPSettings(**dp))
 
 
 @click.command(name="flower")
@@ -102,12 +119,19 @@ def _run_config(settings) -> dict:
 @click.option("--lr", type=float, default=0.05, show_default=True)
 @click.option("--beta", type=float, default=1.0, show_default=True)
 @click.option("--server-lr", type=float, default=1.0, show_default=True)
+@click.option("--preference", default=None, help="Preference p over the objectives, e.g. 0.7,0.3 (normalized). "
+              "Default uniform.")
 @click.option("--participation", type=click.IntRange(1), default=None, help="S clients per round (default: all).")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
 @click.option("--noise-std", type=float, default=0.1, show_default=True, help="Stochastic-gradient noise sigma.")
 @click.option("--heterogeneity", type=float, default=1.0, show_default=True)
 @click.option("--dim", type=click.IntRange(1), default=5, show_default=True)
 @click.option("--objectives", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--model", default="tiny", show_default=True,
+              help="rlhf: policy model: tiny, smollm2, or a directory saved by save_pretrained.")
+@click.option("--reward", "rewards", multiple=True, default=(),
+              help="rlhf: reward source (repeatable): positive_sentiment, brevity, or a reward-model directory. "
+                   "Default: positive_sentiment and brevity.")
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for a round's replies.")
 @click.option("--dp", type=click.Choice(["none", "client-fixed", "server-fixed"]), default="none", show_default=True)
 @click.option("--noise-multiplier", type=float, default=0.0, show_default=True)
@@ -116,44 +140,43 @@ def _run_config(settings) -> dict:
 @click.option("--resume", type=click.Path(exists=True, file_okay=False), default=None, help="Continue from this checkpoint.")
 @click.option("--out", type=click.Path(file_okay=False), default="runs/flower", show_default=True)
 @click.pass_context
-def flower(ctx, backend, engine, clients, rounds, algorithm, local_steps, lr, beta, server_lr, participation, seed, noise_std,
-           heterogeneity, dim, objectives, timeout, dp, noise_multiplier, clipping_norm, checkpoint, resume, out):
+def flower(ctx, backend, engine, clients, rounds, algorithm, local_steps, lr, beta, server_lr, preference, participation,
+           seed, noise_std, heterogeneity, dim, objectives, model, rewards, timeout, dp, noise_multiplier, clipping_norm,
+           checkpoint, resume, out):
     """Run FIRM on Flower (Message API) on the heterogeneous-quadratics problem or (--backend rlhf) LoRA RLHF."""
     from firm_core.federated.history import History
 
-    out = Path(out).resolve()
-    absolute = lambda p: str(Path(p).resolve()) if p else None  # noqa: E731 - the app runs in another cwd
+    _refuse_other_backend_options(ctx, backend, engine)
+    checked = _check_options(ctx, backend)
+    out, checkpoint = checked["out"], checked.get("checkpoint")
+    resume = str(Path(resume).resolve()) if resume else None  # the app may run in another cwd
     if backend == "rlhf":
-        _refuse_numpy_only(ctx, engine)
         default = lambda name: ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT  # noqa: E731
         local_steps = RLHF_ALGORITHM_DEFAULTS["local_steps"] if default("local_steps") else local_steps
         lr = RLHF_ALGORITHM_DEFAULTS["lr"] if default("lr") else lr
+        problem_options = {"model": model, "rewards": list(checked["rewards"])}
+    else:
+        problem_options = {"num_objectives": objectives, "dim": dim, "heterogeneity": heterogeneity,
+                           "noise_std": noise_std}
+    dp_options = {"mode": dp, "noise_multiplier": noise_multiplier, "clipping_norm": clipping_norm}
     try:
-        if backend == "rlhf":
-            settings = _rlhf_settings(clients, rounds, algorithm, local_steps, lr, beta, server_lr, participation, seed,
-                                      timeout, out, absolute(checkpoint), absolute(resume))
-        else:
-            settings = _settings(clients, rounds, algorithm, local_steps, lr, beta, server_lr, participation, seed,
-                                 noise_std, heterogeneity, dim, objectives, timeout, out, absolute(checkpoint),
-                                 absolute(resume), dp, noise_multiplier, clipping_norm)
-        settings.algorithm.check_problem(settings.build_problem())  # fail here, not inside a started run
+        settings = _settings(backend, clients, rounds, algorithm, local_steps, lr, beta, server_lr, participation, seed,
+                             checked["preference"], problem_options, timeout, out, checkpoint, resume, dp_options)
+        problem = settings.build_problem() if backend == "numpy" else None  # rlhf: loading waits for the run
+        if problem is not None:
+            settings.algorithm.check_problem(problem)
     except (TypeError, ValueError) as exc:
         raise click.BadParameter(str(exc)) from None
+    if resume:
+        cli_checks.resumable_checkpoint(resume, settings.algorithm, problem, rounds)
     start = time.perf_counter()
     train_metrics = {}  # Flower's per-round train metrics (in-process only: rewards / KL of the rlhf backend)
     if engine == "inprocess":
-        from .client_app import make_client_app
-        from .inprocess import InProcessGrid
-        from .server_app import run_strategy
-
-        logging.getLogger("flwr").setLevel(logging.WARNING)
-        with InProcessGrid(InProcessGrid.make_nodes(make_client_app(), clients)) as grid:
-            run = run_strategy(grid, settings)
-        history, train_metrics = run.history, run.result.train_metrics_clientapp
+        history, train_metrics = _run_inprocess(settings, clients, backend)
     else:
         from .launch import run_app
 
-        outcome = run_app(num_supernodes=clients, run_config=_run_config(settings), timeout=max(600.0, 10 * timeout),
+        outcome = run_app(num_supernodes=clients, run_config=settings.to_run_config(), timeout=max(600.0, 10 * timeout),
                           progress=True)
         click.echo(f"flwr ls: run {outcome.run_id} {outcome.status} ({outcome.details}); SuperLink log {outcome.superlink_log}")
         if not outcome.ok:
@@ -171,6 +194,26 @@ def flower(ctx, backend, engine, clients, rounds, algorithm, local_steps, lr, be
     click.echo(f"  wrote {out / 'history.json'} and {out / 'history.csv'}")
 
 
+def _run_inprocess(settings, clients: int, backend: str):
+    """(History, Flower's train metrics) of an in-process run. A model or reward that fails to load
+    (the rlhf backend builds its task here) is a one-line error naming the options."""
+    from .client_app import make_client_app
+    from .inprocess import InProcessGrid
+    from .server_app import run_strategy
+
+    logging.getLogger("flwr").setLevel(logging.WARNING)
+    if backend == "rlhf":
+        try:
+            settings.build_problem()
+        except (OSError, ValueError, RuntimeError) as exc:
+            p = settings.problem
+            raise click.ClickException(f"--model {p['model']!r} / --reward {','.join(p['rewards'])}: the RLHF task did "
+                                       f"not load: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    with InProcessGrid(InProcessGrid.make_nodes(make_client_app(), clients)) as grid:
+        run = run_strategy(grid, settings)
+    return run.history, run.result.train_metrics_clientapp
+
+
 def _progress_lines(first, final: dict, train_metrics, backend: str) -> list[str]:
     """phi(x_0) -> phi(x_T) and F(x_T) when finite; else (rlhf: no full gradients, NaN) the last round's
     mean training rewards and KL from Flower's train metrics when present; else nothing."""
@@ -178,7 +221,7 @@ def _progress_lines(first, final: dict, train_metrics, backend: str) -> list[str
         return [f"  phi: {first.phi:.4e} -> {final['phi']:.4e}   objectives: {[round(v, 4) for v in final['objectives']]}"]
     if backend != "rlhf" or not train_metrics:
         return []
-    from .rlhf import KL_KEY, REWARDS_KEY  # needs torch: only reached with the rlhf backend
+    from .protocol import KL_KEY, REWARDS_KEY
 
     last_round = max(train_metrics)
     metrics = train_metrics[last_round]

@@ -31,6 +31,8 @@ from flwr.supercore.inflatable.inflatable_utils import inflate_object_from_conte
 from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
 
+from .protocol import PARTITION_KEY
+
 ClientCallable = Callable[[Message, Context], Message]
 
 #: Node ids start here (Flower reserves small ids for the SuperLink).
@@ -102,7 +104,7 @@ class InProcessGrid(Grid):
         """``num_nodes`` nodes running ``app`` with node_config partition-id = i, num-partitions = n."""
         return [
             InProcessNode(
-                FIRST_NODE_ID + i, app, {"partition-id": i, "num-partitions": num_nodes, **node_config}
+                FIRST_NODE_ID + i, app, {PARTITION_KEY: i, "num-partitions": num_nodes, **node_config}
             )
             for i in range(num_nodes)
         ]

@@ -1,14 +1,7 @@
-"""The iterate and the client diagnostics as Flower records, and what a message costs on the wire.
+"""The iterate as a Flower ArrayRecord, and what a message costs on the wire.
 
-Layout of a FIRM train exchange (record keys are constants below):
-
-    server -> client   RecordDict{"arrays": ArrayRecord{"x": x_t (d,) float64},
-                                  "config": ConfigRecord{hyperparameters, see ``settings``}}
-    client -> server   RecordDict{"arrays": ArrayRecord{"x": y_i (d,) float64},
-                                  "metrics": MetricRecord{"num-examples": w_i, "partition-id": i,
-                                                          "lambda-mean": [M floats], ...}}
-
-With backend "rlhf" the ArrayRecord holds the LoRA adapter instead, one Array per tensor (PEFT
+The numpy backend sends ArrayRecord{"x": x_t (d,) float64} and gets ArrayRecord{"x": y_i} back (the
+record keys are in ``protocol``). With backend "rlhf" the ArrayRecord holds the LoRA adapter instead, one Array per tensor (PEFT
 names, sorted, the adapter's dtype); :class:`TensorSpec` describes either layout, and its flat
 float64 vector (names in order) is what the server aggregates.
 
@@ -29,23 +22,7 @@ import numpy as np
 from flwr.app import Array, ArrayRecord, Message
 from flwr.supercore.inflatable.inflatable_object import InflatableObject, get_all_nested_objects
 
-#: RecordDict keys of the exchange (the names FedAvg uses, so Flower's DP wrappers and mods work).
-ARRAYS_KEY = "arrays"
-CONFIG_KEY = "config"
-METRICS_KEY = "metrics"
-#: Key of the iterate inside the ArrayRecord.
-ITERATE_KEY = "x"
-#: MetricRecord key carrying the client's aggregation weight w_i (Flower's FedAvg convention).
-WEIGHT_KEY = "num-examples"
-#: MetricRecord key carrying the client's identity (its partition id).
-CLIENT_ID_KEY = "partition-id"
-#: MetricRecord key carrying the client's mean lambda over its local steps (M floats).
-LAMBDA_KEY = "lambda-mean"
-#: MetricRecord key carrying the number of local steps the client ran.
-STEPS_KEY = "local-steps"
-#: MetricRecord key: severity of the worst local min-norm solver status (0 converged, 1 max_iter,
-#: 2 numerical; ``firm_core.SolverStatus.severity``).
-SOLVER_STATUS_KEY = "solver-severity"
+from .protocol import ITERATE_KEY
 
 #: dtype of the iterate on the wire.
 WIRE_DTYPE = np.dtype(np.float64)

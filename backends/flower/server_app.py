@@ -18,6 +18,7 @@ from flwr.serverapp.strategy import Result
 from flwr.supercore import log
 
 from .privacy import wrap_privacy
+from .registry import load_job
 from .settings import FlowerSettings
 from .strategy import FirmStrategy
 
@@ -33,12 +34,13 @@ class FlowerRun:
 
 
 def make_strategy(settings: FlowerSettings, problem=None) -> FirmStrategy:
-    """The strategy of ``settings.backend``: FirmStrategy ("numpy") or the LoRA ``AdapterStrategy`` ("rlhf")."""
-    if settings.backend == "rlhf":
-        from .rlhf import AdapterStrategy  # needs torch: imported only for this backend
-
-        return AdapterStrategy(settings, problem)
-    return FirmStrategy(settings, problem)
+    """The strategy of ``settings.backend`` (the registry's ``strategy`` job: FirmStrategy for "numpy",
+    the LoRA ``AdapterStrategy`` for "rlhf")."""
+    strategy = load_job(settings.backend, "strategy").make_strategy(settings, problem)
+    if not isinstance(strategy, FirmStrategy):
+        raise TypeError(f"backend {settings.backend!r}: make_strategy must return a FirmStrategy, "
+                        f"got {type(strategy).__name__}")
+    return strategy
 
 
 def run_strategy(grid: Grid, settings: FlowerSettings, problem=None, *, x0=None) -> FlowerRun:

@@ -1,17 +1,11 @@
-"""Validated settings of a FIRM run on Flower, and the train ConfigRecord the clients receive.
+"""Validated settings of a FIRM run on Flower.
 
 The server reads :class:`FlowerSettings` from the app's run config (``[tool.flwr.app.config]`` in
-the app's pyproject, flat dotted keys, overridable with ``flwr run --run-config``) or builds it in
-Python. Everything a client needs travels in the train ConfigRecord of each round (Flower's
-``run_simulation`` leaves ``context.run_config`` empty, so the clients never rely on it):
-
-    "server-round"  Flower's round (1-based)          "round-index"  t = global round (0-based)
-    "local-steps"   K         "lr"  eta    "beta"  beta    "preference"  p (M floats)
-    "mode"          "firm" | "scalarized"              "method"       min-norm solver
-    "seed"          run seed (client generators: default_rng([seed, t, client id]))
-    "backend"       "numpy" (firm_core problems) | "rlhf" (LoRA RLHF with torch, ``backends.flower.rlhf``)
-    "problem"       JSON {"name": ..., **kwargs}: for "numpy" understood by firm_core.problems.make_problem,
-                    for "rlhf" the task spec of ``backends.flower.rlhf.RLHFTaskSpec``
+the app's pyproject, flat dotted keys, overridable with ``flwr run --run-config``; the keys are
+listed in ``protocol``) or builds it in Python. What a client needs each round goes out in the train
+ConfigRecord (:meth:`FlowerSettings.train_config`, format in ``protocol``). The problem spec belongs
+to the backend (``registry``): "numpy" takes ``firm_core.problems.make_problem`` specs, "rlhf" the
+LoRA RLHF task spec of ``backends.flower.rlhf.settings``; the settings only ask the backend to check it.
 """
 
 from __future__ import annotations
@@ -27,25 +21,13 @@ from typing import Any, Literal
 from firm_core.federated.config import AlgorithmConfig
 from flwr.app import ConfigRecord
 
+from .protocol import RunConfigSections, TrainConfig, join_run_config, split_run_config
+from .registry import backend_entry, backend_names, load_job
+
 #: Algorithms whose client is FIRM's local update (the ones this Flower layer runs).
 FLOWER_ALGORITHMS = ("firm", "local_mgda", "fedavg_ls")
 DP_MODES = ("none", "client-fixed", "server-fixed")
-#: Where the local update runs: firm_core's numpy problems, or the torch / LoRA RLHF backend.
-BACKENDS = ("numpy", "rlhf")
 DEFAULT_PROBLEM = {"name": "quadratics", "num_clients": 4, "num_objectives": 2, "dim": 5, "heterogeneity": 1.0, "seed": 0}
-
-#: Keys of the train ConfigRecord.
-K_SERVER_ROUND = "server-round"
-K_ROUND_INDEX = "round-index"
-K_LOCAL_STEPS = "local-steps"
-K_LR = "lr"
-K_BETA = "beta"
-K_PREFERENCE = "preference"
-K_MODE = "mode"
-K_METHOD = "method"
-K_SEED = "seed"
-K_PROBLEM = "problem"
-K_BACKEND = "backend"
 
 
 def _err(name: str, requirement: str, value: Any) -> ValueError:
@@ -91,8 +73,9 @@ class FlowerSettings:
     resume_from : a checkpoint folder to continue from ("" = start at round 0).
     out_dir : where the final history.json / history.csv are written ("" = nowhere).
     dp : differential-privacy option.
-    backend : "numpy" (``problem`` is a firm_core problem) or "rlhf" (``problem`` is the LoRA RLHF task
-        spec of ``backends.flower.rlhf``; needs the [torch] extra; no DP).
+    backend : a registered backend (``registry``): "numpy" (``problem`` is a firm_core problem) or
+        "rlhf" (``problem`` is the LoRA RLHF task spec of ``backends.flower.rlhf.settings``; needs the
+        [torch] extra; no DP).
     """
 
     problem: dict = field(default_factory=lambda: dict(DEFAULT_PROBLEM))
@@ -103,7 +86,7 @@ class FlowerSettings:
     resume_from: str = ""
     out_dir: str = ""
     dp: DPSettings = field(default_factory=DPSettings)
-    backend: Literal["numpy", "rlhf"] = "numpy"
+    backend: str = "numpy"
 
     def __post_init__(self):
         if not isinstance(self.problem, Mapping) or not isinstance(self.problem.get("name"), str):
@@ -128,23 +111,22 @@ class FlowerSettings:
                 raise _err(name, "must be a string ('' for none)", getattr(self, name))
         if not isinstance(self.dp, DPSettings):
             raise TypeError(f"FlowerSettings: `dp` must be a DPSettings, got {type(self.dp).__name__}")
-        if self.backend not in BACKENDS:
-            raise _err("backend", f"must be one of {BACKENDS}", self.backend)
-        if self.backend == "rlhf":
-            if self.dp.mode != "none":
-                raise _err("dp.mode", "must be 'none' with backend 'rlhf'", self.dp.mode)
-            from .rlhf import RLHFTaskSpec  # needs torch: imported only for this backend
+        try:
+            entry = backend_entry(self.backend)
+        except ValueError:
+            raise _err("backend", f"must be one of {backend_names()}", self.backend) from None
+        if self.dp.mode != "none" and not entry.allows_dp:
+            raise _err("dp.mode", f"must be 'none' with backend {self.backend!r}", self.dp.mode)
+        load_job(self.backend, "spec").check_spec(self.problem)  # errors name the key
 
-            RLHFTaskSpec.from_dict(self.problem)  # validates the task spec (errors name the key)
+    @property
+    def problem_json(self) -> str:
+        """The problem spec as the canonical JSON string the clients receive."""
+        return json.dumps(self.problem, sort_keys=True)
 
     def build_problem(self):
-        """The problem instance (``make_problem(name, **kwargs)``), or for backend "rlhf" the LoRA task
-        (built once per process and spec); validates the spec."""
-        if self.backend == "rlhf":
-            from .rlhf import task_from_json
-
-            return task_from_json(json.dumps(self.problem, sort_keys=True))
-        return build_problem(self.problem)
+        """The backend's problem object for ``problem`` (for "rlhf" the LoRA task, built once per process)."""
+        return load_job(self.backend, "spec").build_problem(self.problem)
 
     @property
     def mode(self) -> str:
@@ -152,58 +134,23 @@ class FlowerSettings:
         return "scalarized" if self.algorithm.name == "fedavg_ls" else "firm"
 
     def train_config(self, round_index: int, num_objectives: int) -> ConfigRecord:
-        """A fresh train ConfigRecord for global round t = ``round_index`` (see the module docstring)."""
+        """A fresh train ConfigRecord for global round t = ``round_index`` (format in ``protocol``)."""
         a = self.algorithm
-        return ConfigRecord(
-            {
-                K_SERVER_ROUND: int(round_index) + 1,
-                K_ROUND_INDEX: int(round_index),
-                K_LOCAL_STEPS: int(a.local_steps),
-                K_LR: float(a.lr),
-                K_BETA: float(a.effective_beta),
-                K_PREFERENCE: [float(v) for v in a.preference_array(num_objectives)],
-                K_MODE: self.mode,
-                K_METHOD: a.method,
-                K_SEED: int(a.seed),
-                K_PROBLEM: json.dumps(self.problem, sort_keys=True),
-                K_BACKEND: self.backend,
-            }
-        )
+        return TrainConfig(
+            round_index=int(round_index), local_steps=int(a.local_steps), lr=float(a.lr), beta=float(a.effective_beta),
+            preference=tuple(float(v) for v in a.preference_array(num_objectives)), mode=self.mode, method=a.method,
+            seed=int(a.seed), problem=self.problem_json, backend=self.backend,
+        ).to_record()
 
     # --- run config (flat dotted keys of [tool.flwr.app.config]) ------------------------------------
     @classmethod
     def from_run_config(cls, run_config: Mapping[str, Any]) -> FlowerSettings:
-        """Settings from Flower's flat run config: ``backend``, ``num-server-rounds``, ``timeout``,
-        ``checkpoint-dir``, ``resume-from``, ``out-dir``, ``problem.<kwarg>`` (dashes become underscores), ``algorithm.<field>``
-        (``preference`` as "0.3,0.7", "" = uniform; ``participation`` 0 = all), ``dp.mode``,
-        ``dp.noise-multiplier``, ``dp.clipping-norm``. Unknown keys raise ValueError."""
-        cfg = dict(run_config)
-        problem: dict[str, Any] = {}
-        algorithm: dict[str, Any] = {}
-        dp: dict[str, Any] = {}
-        top: dict[str, Any] = {}
-        top_keys = {
-            "num-server-rounds": "rounds",
-            "timeout": "timeout",
-            "checkpoint-dir": "checkpoint_dir",
-            "resume-from": "resume_from",
-            "out-dir": "out_dir",
-            "backend": "backend",
-        }
+        """Settings from Flower's flat run config (keys in ``protocol``): ``algorithm.preference`` as
+        "0.3,0.7" ("" = uniform), ``algorithm.participation`` 0 = all, ``algorithm.beta`` "" = default.
+        Unknown keys raise ValueError."""
         alg_fields = {f.name for f in dataclasses.fields(AlgorithmConfig)}
-        for key, value in cfg.items():
-            head, _, rest = key.partition(".")
-            name = rest.replace("-", "_")
-            if key in top_keys:
-                top[top_keys[key]] = value
-            elif head == "problem" and rest:
-                problem[name] = value
-            elif head == "algorithm" and name in alg_fields:
-                algorithm[name] = value
-            elif head == "dp" and name in {"mode", "noise_multiplier", "clipping_norm"}:
-                dp[name] = value
-            else:
-                raise ValueError(f"FlowerSettings: unknown run-config key {key!r} (value {value!r})")
+        sections = split_run_config(run_config, alg_fields)
+        algorithm, top = dict(sections.algorithm), dict(sections.top)
         if "preference" in algorithm:
             algorithm["preference"] = _parse_preference(algorithm["preference"])
         if algorithm.get("participation") == 0:
@@ -213,11 +160,26 @@ class FlowerSettings:
         if isinstance(top.get("rounds"), numbers.Integral):
             top["rounds"] = int(top["rounds"])
         return cls(
-            problem=problem or dict(DEFAULT_PROBLEM),
+            problem=sections.problem or dict(DEFAULT_PROBLEM),
             algorithm=AlgorithmConfig(**algorithm),
-            dp=DPSettings(**dp),
+            dp=DPSettings(**sections.dp),
             **top,
         )
+
+    def to_run_config(self) -> dict:
+        """The flat run config of these settings (keys the app's pyproject declares; the inverse of
+        :meth:`from_run_config`)."""
+        a, dp = self.algorithm, self.dp
+        top = {"rounds": self.rounds, "timeout": self.timeout, "out_dir": self.out_dir,
+               "checkpoint_dir": self.checkpoint_dir, "resume_from": self.resume_from, "backend": self.backend}
+        algorithm = {
+            "name": a.name, "local_steps": a.local_steps, "lr": a.lr,
+            "beta": a.effective_beta if a.name != "fedavg_ls" else 0.0, "server_lr": a.server_lr,
+            "preference": "" if a.preference is None else ",".join(repr(float(v)) for v in a.preference),
+            "participation": a.participation or 0, "seed": a.seed,
+        }
+        dp_section = {"mode": dp.mode, "noise_multiplier": dp.noise_multiplier, "clipping_norm": dp.clipping_norm}
+        return join_run_config(RunConfigSections(top, dict(self.problem), algorithm, dp_section))
 
 
 def _parse_preference(value) -> tuple[float, ...] | None:
@@ -229,14 +191,3 @@ def _parse_preference(value) -> tuple[float, ...] | None:
         except ValueError:
             raise _err("algorithm.preference", "must be comma-separated floats such as '0.3,0.7'", value) from None
     return value
-
-
-def build_problem(spec: Mapping[str, Any]):
-    """``make_problem(spec["name"], **rest)`` with the error naming the spec on failure."""
-    from firm_core.problems import make_problem
-
-    spec = dict(spec)
-    name = spec.pop("name", None)
-    if not isinstance(name, str):
-        raise ValueError(f"build_problem: `problem` needs a string 'name', got {name!r}")
-    return make_problem(name, **spec)

@@ -2,19 +2,21 @@
 
 Round t (Flower's server round r = t + 1 - start round):
 
-1. ``configure_train``: participants = ``sample_participants(seed, t, N, S)`` (the in-memory engine's
-   draw); each goes to the node serving its partition (learned once with a "query" message to every
-   node, answered with the node's ``partition-id``). The message carries x_t and a fresh train
-   ConfigRecord (``settings``); keys a wrapper put into the incoming config (e.g. DP's clipping
-   norm) are kept. Neither input record is modified.
-2. ``aggregate_train``: every reply is checked (``validation``); bad, failed and missing replies are
-   dropped with their reason; the rest are averaged by ``firm_core.federated.server.aggregate``:
-   x_{t+1} = x_t + eta_g sum_i wbar_i (y_i - x_t), wbar_i = w_i / sum_j w_j over the accepted replies.
-   No accepted reply, or zero total weight: the round is skipped (x_{t+1} = x_t, arrays None).
-3. ``evaluate_global`` (pass it as ``evaluate_fn`` to ``start``; :func:`run_strategy` does): with the
-   arrays the run actually continues from (after any DP noise), finish the round's
-   ``RoundRecord`` (phi(x_t), F(x_t), D_lambda, D_x, lambda_bar, uplink/downlink floats and bytes,
-   participants, dropped) exactly as the engine defines them, and write the checkpoint.
+1. ``configure_train``: participants and their aggregation weights from ``aggregation.sample_round``
+   (the in-memory engine's draw, weighted by the server's own record w_i); each goes to the node
+   serving its partition (learned once with a "query" message to every node, answered with the
+   node's ``partition-id``). The message carries x_t and a fresh train ConfigRecord (``protocol``);
+   keys a wrapper put into the incoming config (e.g. DP's clipping norm) are kept. Neither input
+   record is modified.
+2. ``aggregate_train``: every reply is checked (``validation``: arrays, every metric's type and range,
+   the partition the node was sent, the reported weight against the server's record); bad, failed
+   and missing replies are dropped with their reason; the rest are averaged by
+   ``aggregation.guarded_average`` (``firm_core.federated.server.aggregate``):
+   x_{t+1} = x_t + eta_g sum_i wbar_i (y_i - x_t). No accepted reply, zero total weight or a
+   non-finite average: the round is skipped (x_{t+1} = x_t, arrays None).
+3. ``evaluate_global`` (pass it as ``evaluate_fn`` to ``start``; ``server_app.run_strategy`` does):
+   with the arrays the run actually continues from (after any DP noise), finish the round's
+   ``RoundRecord`` (``round_record``: the engine's definitions) and write the checkpoint.
 
 Communication: floats and payload bytes are read from the serialized messages (``records``), and
 ``wire_*`` counters keep the full serialized sizes (payload plus Flower's framing) for reports.
@@ -29,33 +31,32 @@ from logging import INFO, WARNING
 
 import numpy as np
 from firm_core import __version__ as firm_version
-from firm_core.federated.algorithms import FederatedState, sample_participants
-from firm_core.federated.config import RunConfig
-from firm_core.federated.engine import load_checkpoint, save_checkpoint
+from firm_core.federated import (
+    FederatedState,
+    History,
+    RoundOutput,
+    RunConfig,
+    evaluate_point,
+    lambda_disagreement,
+    load_checkpoint,
+    model_drift,
+    save_checkpoint,
+)
 from firm_core.federated.faults import warn_dropped, warn_skipped
-from firm_core.federated.history import History, RoundRecord
-from firm_core.federated.metrics import evaluate_point, lambda_disagreement, model_drift
-from firm_core.federated.server import aggregate
 from firm_core.result import SolverStatus
 from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
 from flwr.serverapp.grid import Grid
 from flwr.serverapp.strategy import Strategy
 from flwr.supercore import log
 
-from .records import (
-    ARRAYS_KEY,
-    CLIENT_ID_KEY,
-    CONFIG_KEY,
-    SOLVER_STATUS_KEY,
-    Traffic,
-    message_traffic,
-    vector_to_record,
-)
+from .aggregation import RoundSample, guarded_average, sample_round
+from .discovery import discover_nodes
+from .protocol import ARRAYS_KEY, CONFIG_KEY, LAMBDA_KEY, SOLVER_STATUS_KEY
+from .records import Traffic, message_traffic, vector_to_record
+from .round_record import round_record
 from .settings import FlowerSettings
-from .validation import AcceptedReply, RejectedReply, ReplyExpectation, arrays_to_vector, check_train_replies
+from .validation import AcceptedReply, RejectedReply, ReplyExpectation, SentTrain, arrays_to_vector, check_train_replies
 
-#: Seconds between checks of the connected nodes while waiting for N of them.
-NODE_POLL_INTERVAL = 0.5
 #: Reason recorded for a participant whose partition no node serves.
 NO_NODE_REASON = "no node serves this partition"
 #: Reason recorded when a wrapper (e.g. Flower's DP wrapper) did not let the round be aggregated.
@@ -69,7 +70,7 @@ class _PendingRound:
 
     t: int
     x: np.ndarray
-    participants: np.ndarray
+    sample: RoundSample
     messages: dict[int, Message]  # node id -> message sent
     client_of_node: dict[int, int]
     unserved: list[int]
@@ -78,14 +79,14 @@ class _PendingRound:
     accepted: list[AcceptedReply] = field(default_factory=list)
     rejected: list[RejectedReply] = field(default_factory=list)
     aggregated: bool = False
-    skipped: bool = False
-    uplink: Traffic = Traffic(0, 0, 0)
+    x_new: np.ndarray | None = None
+    skip_reason: str = ""
     wall_time: float = 0.0
 
 
 class FirmStrategy(Strategy):
     """FIRM's server on Flower. ``problem`` defaults to ``settings.build_problem()``; the server uses it
-    for the shapes it expects, the client weights, and the full-gradient metrics."""
+    for the shapes it expects, its record of the client weights, and the full-gradient metrics."""
 
     def __init__(self, settings: FlowerSettings, problem=None):
         if not isinstance(settings, FlowerSettings):
@@ -93,6 +94,7 @@ class FirmStrategy(Strategy):
         self.settings = settings
         self.problem = settings.build_problem() if problem is None else problem
         settings.algorithm.check_problem(self.problem)
+        self.client_weights = np.asarray(self.problem.client_weights, dtype=np.float64).copy()
         self.expect = self.reply_expectation()
         self.start_round = 0
         self.history = History(metadata=self._metadata())
@@ -122,8 +124,12 @@ class FirmStrategy(Strategy):
         }
 
     def reply_expectation(self) -> ReplyExpectation:
-        """What a valid reply holds: the iterate "x" (d,) float64 (the LoRA backend overrides this)."""
-        return ReplyExpectation(int(self.problem.dim), int(self.problem.num_objectives), int(self.problem.num_clients))
+        """What a valid reply holds: the iterate "x" (d,) float64 and the numpy client's metrics (the
+        LoRA backend overrides this)."""
+        p = self.problem
+        return ReplyExpectation(int(p.dim), int(p.num_objectives), int(p.num_clients),
+                                local_steps=int(self.settings.algorithm.local_steps),
+                                client_weights=tuple(self.client_weights))
 
     # --- the arrays that travel, as the flat float64 vector firm_core works on --------------------
     def to_vector(self, arrays: ArrayRecord) -> np.ndarray:
@@ -136,7 +142,8 @@ class FirmStrategy(Strategy):
 
     def evaluate_at(self, x: np.ndarray) -> dict:
         """Server-side metrics of x (phi, F, distance to the Pareto set; ``evaluate_point``)."""
-        return evaluate_point(self.problem, x)
+        with np.errstate(over="ignore", invalid="ignore"):  # a huge but finite x gives inf metrics, not a stop
+            return evaluate_point(self.problem, x)
 
     def run_config(self) -> RunConfig:
         return RunConfig(rounds=self.settings.rounds, checkpoint_every=1, name="flower")
@@ -152,11 +159,11 @@ class FirmStrategy(Strategy):
         """Continue from a checkpoint (written by this strategy or by the in-memory engine for the same
         algorithm config and problem): returns x_r as the initial ArrayRecord; rounds restart at r."""
         state, history = load_checkpoint(checkpoint_dir, self.settings.algorithm, self.problem)
-        self._server_lambda = np.asarray(state.server_lambda, dtype=np.float64).copy()
         if state.round > self.settings.rounds:
             raise ValueError(
                 f"FirmStrategy.resume: the checkpoint is at round {state.round}, beyond `rounds` = {self.settings.rounds}"
             )
+        self._server_lambda = np.asarray(state.server_lambda, dtype=np.float64).copy()
         history.metadata.update(self._metadata())
         history.final_point = None
         self.history = history
@@ -168,34 +175,8 @@ class FirmStrategy(Strategy):
         return self.settings.rounds - self.start_round
 
     def discover_nodes(self, grid: Grid, known: dict[int, int] | None = None) -> dict[int, int]:
-        """Ask every node not in ``known`` for its partition id (one "query" message each) and return
-        the updated map client id -> node id. The first time, wait (up to the round timeout) until N
-        nodes are connected, as Flower's own sampling does. A partition claimed by several nodes goes
-        to the lowest node id (logged)."""
-        mapping = dict(known or {})
-        deadline = time.monotonic() + self.settings.timeout
-        while not mapping and len(list(grid.get_node_ids())) < self.expect.num_clients and time.monotonic() < deadline:
-            time.sleep(NODE_POLL_INTERVAL)
-        mapped = set(mapping.values())
-        nodes = sorted(int(n) for n in grid.get_node_ids() if int(n) not in mapped)
-        messages = [Message(RecordDict(), node, MessageType.QUERY) for node in nodes]
-        replies = grid.send_and_receive(messages, timeout=self.settings.timeout) if messages else []
-        for reply in replies:
-            node = int(reply.metadata.src_node_id)
-            if reply.has_error() or len(reply.content.metric_records) != 1:
-                why = reply.error.reason if reply.has_error() else "no MetricRecord"
-                log(WARNING, "FIRM: node %d did not report its partition: %s", node, why)
-                continue
-            cid = next(iter(reply.content.metric_records.values())).get(CLIENT_ID_KEY)
-            if isinstance(cid, bool) or not isinstance(cid, int) or not 0 <= cid < self.expect.num_clients:
-                log(WARNING, "FIRM: node %d reported an invalid partition id %r", node, cid)
-                continue
-            if cid in mapping:
-                log(WARNING, "FIRM: partition %d claimed by nodes %d and %d", cid, mapping[cid], node)
-                node = min(node, mapping[cid])
-            mapping[cid] = node
-        log(INFO, "FIRM: %d of %d partitions are served", len(mapping), self.expect.num_clients)
-        return mapping
+        """The map client id -> node id, completed by asking the nodes not in ``known`` (``discovery``)."""
+        return discover_nodes(grid, self.expect.num_clients, self.settings.timeout, known)
 
     # --- Strategy hooks -------------------------------------------------------------------------------
     def summary(self) -> None:
@@ -211,54 +192,50 @@ class FirmStrategy(Strategy):
         if self._x is None or not np.array_equal(self._x, x):
             self._x, self._point = x, self.evaluate_at(x)
         a = self.settings.algorithm
-        parts = sample_participants(a.seed, t, self.expect.num_clients, a.participation)
-        if self.node_of_client is None or any(int(c) not in self.node_of_client for c in parts):
+        sample = sample_round(a.seed, t, self.client_weights, a.participation)
+        if self.node_of_client is None or any(int(c) not in self.node_of_client for c in sample.participants):
             self.node_of_client = self.discover_nodes(grid, self.node_of_client)  # first round, or nodes joined
         content_config = ConfigRecord({**dict(config), **dict(self.settings.train_config(t, self.expect.num_objectives))})
         messages: dict[int, Message] = {}
         client_of_node: dict[int, int] = {}
         unserved = []
-        for cid in parts:
-            node = self.node_of_client.get(int(cid))
+        for cid in (int(c) for c in sample.participants):
+            node = self.node_of_client.get(cid)
             if node is None:
-                unserved.append(int(cid))
+                unserved.append(cid)
                 continue
             record = RecordDict({ARRAYS_KEY: self.to_arrays(x), CONFIG_KEY: content_config})
             messages[node] = Message(record, node, MessageType.TRAIN, group_id=str(server_round))
-            client_of_node[node] = int(cid)
+            client_of_node[node] = cid
         downlink = sum((message_traffic(m) for m in messages.values()), Traffic(0, 0, 0))
-        self._pending = _PendingRound(t, x.copy(), parts, messages, client_of_node, unserved, time.perf_counter(), downlink)
-        log(INFO, "FIRM round %d: %d participants, %d sent, %d unserved", t, len(parts), len(messages), len(unserved))
+        self._pending = _PendingRound(t, x.copy(), sample, messages, client_of_node, unserved, time.perf_counter(), downlink)
+        log(INFO, "FIRM round %d: %d participants, %d sent, %d unserved", t, len(sample.participants), len(messages),
+            len(unserved))
         return list(messages.values())
 
     def aggregate_train(self, server_round: int, replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
         pending = self._require_pending(server_round)
         replies = list(replies)
-        sent = {node: msg.metadata.message_id for node, msg in pending.messages.items()}
-        accepted, rejected = check_train_replies(replies, self.expect, sent=sent)
-        for reply in list(accepted):  # the node must answer for the partition it was sent
-            expected = pending.client_of_node.get(reply.node_id)
-            if reply.client_id != expected:
-                accepted.remove(reply)
-                rejected.append(RejectedReply(reply.node_id, reply.client_id,
-                                              f"reported partition {reply.client_id}, node serves {expected}", reply.traffic))
-        pending.accepted, pending.rejected = accepted, rejected
-        pending.uplink = sum((r.traffic for r in accepted), Traffic(0, 0, 0))
+        # message ids are set when the grid pushes the messages, after configure_train returned them
+        sent = {node: SentTrain(msg.metadata.message_id or "", pending.client_of_node[node])
+                for node, msg in pending.messages.items()}
+        pending.accepted, pending.rejected = check_train_replies(replies, self.expect, sent=sent)
         self.wire_uplink_bytes += sum(message_traffic(m).wire_bytes for m in replies)
         self.wire_downlink_bytes += pending.downlink.wire_bytes
         pending.aggregated = True
-        for r in rejected:
-            log(WARNING, "FIRM round %d: dropped node %d (client %s): %s", pending.t, r.node_id, r.client_id, r.reason.splitlines()[0])
-        weights = np.array([r.weight for r in accepted], dtype=np.float64)
-        if not accepted or not weights.sum() > 0:
-            pending.skipped = True
-            pending.wall_time = time.perf_counter() - pending.started
-            log(WARNING, "FIRM round %d skipped: %s", pending.t, "no valid reply" if not accepted else "total weight is 0")
-            return None, self._round_metrics(pending, None)
-        ys = np.stack([r.y for r in accepted])
-        x_new = aggregate(pending.x, ys, weights, self.settings.algorithm.server_lr)
+        for r in pending.rejected:
+            log(WARNING, "FIRM round %d: dropped node %d (client %s): %s", pending.t, r.node_id, r.client_id,
+                r.reason.splitlines()[0])
+        weights = pending.sample.weight_of([r.client_id for r in pending.accepted])
+        ys = np.stack([r.y for r in pending.accepted]) if pending.accepted else np.empty((0, self.expect.dim))
+        pending.x_new, pending.skip_reason = guarded_average(pending.x, ys, weights, self.settings.algorithm.server_lr)
         pending.wall_time = time.perf_counter() - pending.started
-        return self.to_arrays(x_new), self._round_metrics(pending, x_new)
+        with np.errstate(over="ignore", invalid="ignore"):  # drift of huge (finite) replies is inf, not an error
+            metrics = self._round_metrics(pending)
+        if pending.x_new is None:
+            log(WARNING, "FIRM round %d skipped: %s", pending.t, pending.skip_reason)
+            return None, metrics
+        return self.to_arrays(pending.x_new), metrics
 
     def configure_evaluate(self, server_round, arrays, config, grid) -> Iterable[Message]:
         return []  # FIRM's metrics are computed on the server from full gradients (evaluate_global)
@@ -273,26 +250,28 @@ class FirmStrategy(Strategy):
             raise RuntimeError(f"FirmStrategy: aggregate for round {t} without a matching configure_train")
         return self._pending
 
-    def _round_metrics(self, pending: _PendingRound, x_new) -> MetricRecord:
+    def _round_metrics(self, pending: _PendingRound) -> MetricRecord:
+        """Flower's train metrics of the round (the History holds the full record)."""
         lams = np.array([r.lambda_mean for r in pending.accepted]).reshape(-1, self.expect.num_objectives)
         out = {
             "num-accepted": len(pending.accepted),
             "num-dropped": len(pending.rejected) + len(pending.unserved),
-            "d-lambda": lambda_disagreement(lams) if len(lams) else float("nan"),
-            "uplink-bytes": pending.uplink.payload_bytes,
+            "d-lambda": lambda_disagreement(lams),
+            "uplink-bytes": sum(r.traffic.payload_bytes for r in pending.accepted),
             "uplink-wire-bytes": sum(r.traffic.wire_bytes for r in pending.accepted),
         }
         if len(lams):
-            out["lambda-mean"] = [float(v) for v in lams.mean(axis=0)]
-        if x_new is not None:
-            out["d-x"] = model_drift(np.stack([r.y for r in pending.accepted]), x_new)
+            out[LAMBDA_KEY] = [float(v) for v in lams.mean(axis=0)]
+        if pending.x_new is not None:
+            out["d-x"] = model_drift(np.stack([r.y for r in pending.accepted]), pending.x_new)
         return MetricRecord({k: v for k, v in out.items() if not (isinstance(v, float) and np.isnan(v))})
 
-    def _solver_status(self, pending: _PendingRound) -> str:
-        if self.settings.mode != "firm" or not pending.accepted:
+    def _solver_status(self, accepted: list[AcceptedReply]) -> str:
+        """Worst solver status over the accepted replies (severities validated in [0, 2])."""
+        if self.settings.mode != "firm" or not accepted:
             return ""
-        worst = max(int(r.metrics.get(SOLVER_STATUS_KEY, 0)) for r in pending.accepted)
-        return _STATUS_BY_SEVERITY.get(worst, SolverStatus.NUMERICAL).value
+        worst = max(int(r.metrics.get(SOLVER_STATUS_KEY, 0)) for r in accepted)
+        return _STATUS_BY_SEVERITY[worst].value
 
     def evaluate_global(self, server_round: int, arrays: ArrayRecord) -> MetricRecord:
         """``evaluate_fn`` for ``Strategy.start``: metrics of the iterate the run continues from; after
@@ -310,47 +289,41 @@ class FirmStrategy(Strategy):
             self.save_checkpoint(self.settings.checkpoint_dir)
         return MetricRecord(out)
 
-    def _finish_round(self, server_round: int, x_next: np.ndarray) -> None:
-        pending = self._require_pending(server_round)
-        m = self.expect.num_objectives
+    def _round_output(self, pending: _PendingRound, x_next: np.ndarray) -> RoundOutput:
+        """What round t did, in the in-memory engine's terms (dropped clients sorted by id)."""
+        m, d = self.expect.num_objectives, self.expect.dim
         dropped = [{"client": c, "reason": NO_NODE_REASON} for c in pending.unserved]
         if not pending.aggregated:  # a wrapper refused the replies before our aggregate_train ran
-            pending.skipped = True
+            pending.skip_reason = WRAPPER_SKIPPED_REASON
             pending.wall_time = time.perf_counter() - pending.started
             dropped += [{"client": c, "reason": WRAPPER_SKIPPED_REASON} for c in pending.client_of_node.values()]
         for r in pending.rejected:
-            cid = pending.client_of_node.get(r.node_id, r.client_id)
-            dropped.append({"client": -1 if cid is None else int(cid), "reason": r.reason.splitlines()[0]})
-        dropped.sort(key=lambda d: d["client"])
-        accepted = pending.accepted if not pending.skipped else []
+            dropped.append({"client": -1 if r.client_id is None else int(r.client_id), "reason": r.reason.splitlines()[0]})
+        dropped.sort(key=lambda item: item["client"])
+        accepted = pending.accepted if pending.aggregated else []
+        skipped = bool(pending.skip_reason)
         lams = np.array([r.lambda_mean for r in accepted]).reshape(-1, m)
-        ys = np.array([r.y for r in accepted]).reshape(-1, self.expect.dim)
-        point = self._point
-        record = RoundRecord(
-            round=pending.t,
-            phi=point["phi"],
-            objectives=tuple(float(v) for v in point["objectives"]),
-            d_lambda=lambda_disagreement(lams),
-            d_x=model_drift(ys, x_next),
-            dist_pareto=point["dist_pareto"],
-            lambda_mean=tuple(float(v) for v in (lams.mean(axis=0) if len(lams) else np.full(m, np.nan))),
-            uplink_floats=pending.uplink.payload_floats if pending.aggregated else 0,
-            downlink_floats=pending.downlink.payload_floats,
-            uplink_bytes=pending.uplink.payload_bytes if pending.aggregated else 0,
-            downlink_bytes=pending.downlink.payload_bytes,
-            wall_time=pending.wall_time,
-            participants=tuple(int(i) for i in pending.participants),
-            dropped=tuple(dropped),
-            skipped=pending.skipped,
-            solver_status=self._solver_status(pending),
+        return RoundOutput(
+            x_new=x_next, participants=pending.sample.participants, finished=np.array([r.client_id for r in accepted]),
+            client_points=np.array([r.y for r in accepted]).reshape(-1, d), client_lambdas=lams,
+            lambda_mean=np.full(m, np.nan) if skipped or not len(lams) else lams.mean(axis=0),
+            dropped=tuple(dropped), skipped=skipped,
+            uplink_floats=sum(r.traffic.payload_floats for r in accepted), downlink_floats=pending.downlink.payload_floats,
+            solver_status=self._solver_status(accepted),
         )
+
+    def _finish_round(self, server_round: int, x_next: np.ndarray) -> None:
+        pending = self._require_pending(server_round)
+        out = self._round_output(pending, x_next)
+        with np.errstate(over="ignore", invalid="ignore"):  # drift of huge (finite) replies is inf, not an error
+            record = round_record(pending.t, self._point, out, wall_time=pending.wall_time,
+                                  uplink_bytes=sum(r.traffic.payload_bytes for r in pending.accepted if pending.aggregated),
+                                  downlink_bytes=pending.downlink.payload_bytes)
         self.history.append(record)
         warn_dropped(record.round, self.settings.algorithm.display_name, record.dropped)
         if record.skipped:
-            why = WRAPPER_SKIPPED_REASON if not pending.aggregated else (
-                "no valid reply" if not pending.accepted else "participants' total weight is 0")
-            warn_skipped(record.round, self.settings.algorithm.display_name, why)
-        if not record.skipped:
+            warn_skipped(record.round, self.settings.algorithm.display_name, pending.skip_reason)
+        else:
             self._server_lambda = np.asarray(record.lambda_mean, dtype=np.float64)
         self._pending = None
 
@@ -381,3 +354,8 @@ class FirmStrategy(Strategy):
             raise RuntimeError("FirmStrategy.save_checkpoint: no iterate yet")
         state = FederatedState(self.current_round, self._x.copy(), self.settings.algorithm.seed, self._server_lambda.copy())
         save_checkpoint(directory, state, self.history, self.settings.algorithm, self.run_config())
+
+
+def make_strategy(settings: FlowerSettings, problem=None) -> FirmStrategy:
+    """The numpy backend's strategy (the ``strategy`` job of the registry)."""
+    return FirmStrategy(settings, problem)

@@ -9,8 +9,11 @@ what was wrong and the value found (the round goes on without it):
 - its content holds exactly one ArrayRecord with exactly the expected keys ("x" for the numpy
   backend, the adapter's tensor names for the LoRA backend), each Array of the expected dtype and
   shape (float64 (d,) for "x"), whose bytes decode, with every value finite;
-- exactly one MetricRecord with a scalar, finite, non-negative ``num-examples`` (the weight w_i),
-  an integer ``partition-id`` in [0, N) not already seen this round, and ``lambda-mean``: M finite
+- exactly one MetricRecord whose keys are exactly the declared ones (``protocol.reply_metric_specs``
+  plus the backend's own), each of its declared type and range: ``num-examples`` a finite number
+  equal to the server's own record w_i of that partition, ``partition-id`` the partition this node
+  was sent (a node cannot answer for another partition, so it cannot push an honest client out of
+  the round), ``local-steps`` = K, ``solver-severity`` in {0, 1, 2}, and ``lambda-mean``: M finite
   floats on the simplex (entries >= -tol, sum 1 within tol).
 
 Checks are pure: the message is only read, and the accepted iterate is a fresh copy.
@@ -18,45 +21,67 @@ Checks are pure: the message is only read, and the accepted iterate is a fresh c
 
 from __future__ import annotations
 
-import math
 import numbers
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 from flwr.app import ArrayRecord, Message, MetricRecord
 
-from .records import (
+from .protocol import (
     CLIENT_ID_KEY,
     LAMBDA_KEY,
     WEIGHT_KEY,
-    TensorSpec,
-    Traffic,
-    iterate_specs,
-    message_traffic,
+    MetricSpec,
+    ProtocolError,
+    check_reply_metrics,
+    reply_metric_specs,
 )
+from .records import TensorSpec, Traffic, iterate_specs, message_traffic
 
 #: A reported lambda may leave the simplex by this much (entries below 0, |sum - 1|): the clients'
 #: solvers certify feasibility to 1e-12 relative, so anything beyond round-off is a wrong reply.
 LAMBDA_SIMPLEX_TOL = 1e-9
+#: A reported ``num-examples`` may differ from the server's record w_i by this much, relative: client
+#: and server compute w_i from the same problem spec, so only float round-off may separate them.
+WEIGHT_RTOL = 1e-12
 
 
 @dataclass(frozen=True)
 class ReplyExpectation:
     """What a valid reply looks like: arrays laid out as ``tensors`` (default: the iterate "x" of
     ``dim`` float64 entries; the LoRA backend passes its adapter's tensors, ``dim`` = their total
-    size), ``num_objectives`` lambdas, a partition id in [0, ``num_clients``)."""
+    size), ``num_objectives`` lambdas, a partition id in [0, ``num_clients``), ``local_steps`` (None:
+    any K >= 1), ``client_weights`` (the server's record w_i, which the reported ``num-examples`` must
+    match; None: any finite w >= 0), ``solver_severity`` (the backend reports it), and the backend's
+    ``extra_metrics`` {key: MetricSpec}."""
 
     dim: int
     num_objectives: int
     num_clients: int
     tensors: tuple[TensorSpec, ...] | None = None
+    local_steps: int | None = None
+    client_weights: tuple[float, ...] | None = None
+    solver_severity: bool = True
+    extra_metrics: Mapping[str, MetricSpec] = field(default_factory=dict)
 
     def __post_init__(self):
         for name in ("dim", "num_objectives", "num_clients"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
                 raise ValueError(f"ReplyExpectation: `{name}` must be an integer >= 1, got {v!r}")
+        k = self.local_steps
+        if k is not None and (isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1):
+            raise ValueError(f"ReplyExpectation: `local_steps` must be an integer >= 1 or None, got {k!r}")
+        if self.client_weights is not None:
+            w = np.asarray(self.client_weights, dtype=np.float64)
+            if w.shape != (self.num_clients,) or not np.all(np.isfinite(w)) or np.any(w < 0):
+                raise ValueError(f"ReplyExpectation: `client_weights` must be {self.num_clients} finite numbers >= 0, "
+                                 f"got {self.client_weights!r}")
+            object.__setattr__(self, "client_weights", tuple(float(v) for v in w))
+        clash = sorted(set(self.extra_metrics) & set(self.metric_specs_common()))
+        if clash:
+            raise ValueError(f"ReplyExpectation: `extra_metrics` redeclares the common keys {clash}")
         if self.tensors is not None:
             specs = tuple(self.tensors)
             if not specs or not all(isinstance(t, TensorSpec) for t in specs):
@@ -75,6 +100,23 @@ class ReplyExpectation:
         """The arrays a reply carries, in the order of the flattened vector."""
         return self.tensors if self.tensors is not None else iterate_specs(self.dim)
 
+    def metric_specs_common(self) -> dict[str, MetricSpec]:
+        return reply_metric_specs(self.num_objectives, self.num_clients, self.local_steps,
+                                  solver_severity=self.solver_severity)
+
+    @property
+    def metric_specs(self) -> dict[str, MetricSpec]:
+        """Every key a reply's MetricRecord must (or may) hold, with its type and range."""
+        return {**self.metric_specs_common(), **dict(self.extra_metrics)}
+
+
+@dataclass(frozen=True)
+class SentTrain:
+    """What the server sent a node this round: the message id ("" when unknown) and the partition."""
+
+    message_id: str
+    client_id: int
+
 
 @dataclass(frozen=True)
 class AcceptedReply:
@@ -91,7 +133,8 @@ class AcceptedReply:
 
 @dataclass(frozen=True)
 class RejectedReply:
-    """A reply (or a missing one) left out of the round, and why."""
+    """A reply (or a missing one) left out of the round, and why. ``client_id``: the partition the node
+    was sent (None for a node that was sent nothing)."""
 
     node_id: int
     client_id: int | None
@@ -151,88 +194,77 @@ def arrays_to_vector(record: ArrayRecord, specs: tuple[TensorSpec, ...]) -> np.n
     return np.concatenate([_check_array(record[s.name], s).reshape(-1).astype(np.float64) for s in specs])
 
 
-def _check_metrics(record: MetricRecord, expect: ReplyExpectation) -> tuple[float, int, np.ndarray]:
-    if WEIGHT_KEY not in record:
-        raise ReplyRejected(f"MetricRecord lacks {WEIGHT_KEY!r} (keys: {sorted(record)})")
-    w = record[WEIGHT_KEY]
-    if isinstance(w, bool) or not isinstance(w, numbers.Real) or not math.isfinite(w) or w < 0:
-        raise ReplyRejected(f"{WEIGHT_KEY!r} must be a finite number >= 0, got {w!r}")
-    cid = record.get(CLIENT_ID_KEY)
-    if isinstance(cid, bool) or not isinstance(cid, numbers.Integral) or not 0 <= cid < expect.num_clients:
-        raise ReplyRejected(f"{CLIENT_ID_KEY!r} must be an integer in [0, {expect.num_clients}), got {cid!r}")
-    lam = record.get(LAMBDA_KEY)
-    if not isinstance(lam, list) or len(lam) != expect.num_objectives:
-        raise ReplyRejected(f"{LAMBDA_KEY!r} must be a list of {expect.num_objectives} floats, got {lam!r}")
-    lam_arr = np.asarray(lam, dtype=np.float64)
-    if not np.all(np.isfinite(lam_arr)) or np.any(lam_arr < -LAMBDA_SIMPLEX_TOL) or (
-        abs(lam_arr.sum() - 1.0) > LAMBDA_SIMPLEX_TOL
-    ):
-        raise ReplyRejected(f"{LAMBDA_KEY!r} must lie on the simplex, got {lam!r}")
-    return float(w), int(cid), lam_arr
+def _check_metrics(record: MetricRecord, expect: ReplyExpectation, client_id: int) -> tuple[float, np.ndarray, dict]:
+    try:
+        values = check_reply_metrics(record, expect.metric_specs)
+    except ProtocolError as exc:
+        raise ReplyRejected(str(exc)) from None
+    cid = values[CLIENT_ID_KEY]
+    if cid != client_id:
+        raise ReplyRejected(f"{CLIENT_ID_KEY!r} must be {client_id}, the partition this node was sent, got {cid!r}")
+    w = float(values[WEIGHT_KEY])
+    if expect.client_weights is not None:
+        own = expect.client_weights[client_id]
+        if not abs(w - own) <= WEIGHT_RTOL * abs(own):
+            raise ReplyRejected(f"{WEIGHT_KEY!r} must equal the server's record {own!r} for partition {client_id}, "
+                                f"got {w!r}")
+    lam_arr = np.asarray(values[LAMBDA_KEY], dtype=np.float64)
+    if np.any(lam_arr < -LAMBDA_SIMPLEX_TOL) or abs(lam_arr.sum() - 1.0) > LAMBDA_SIMPLEX_TOL:
+        raise ReplyRejected(f"{LAMBDA_KEY!r} must lie on the simplex, got {values[LAMBDA_KEY]!r}")
+    return w, lam_arr, values
 
 
 def check_train_reply(
     message: Message,
     expect: ReplyExpectation,
     *,
-    sent: dict[int, str],
+    sent: Mapping[int, SentTrain],
     seen_nodes: set[int],
-    seen_clients: set[int],
 ) -> AcceptedReply | RejectedReply:
-    """Accept or reject one train reply (see the module docstring). ``sent`` maps node id -> id of the
-    message sent to it ("" when unknown); ``seen_nodes`` / ``seen_clients`` are only read."""
+    """Accept or reject one train reply (see the module docstring). ``sent`` maps node id -> what it was
+    sent this round; ``seen_nodes`` (the nodes that already replied) is only read."""
     node = int(message.metadata.src_node_id)
     traffic = message_traffic(message)
-    client_id = None
+    expected = sent.get(node)
     try:
-        if node not in sent:
+        if expected is None:
             raise ReplyRejected(f"reply from node {node}, which was not sent a message this round")
         if node in seen_nodes:
             raise ReplyRejected(f"second reply from node {node} this round (duplicate)")
-        expected_id = sent[node]
-        if expected_id and message.metadata.reply_to_message_id != expected_id:
+        if expected.message_id and message.metadata.reply_to_message_id != expected.message_id:
             raise ReplyRejected(
-                f"reply to message {message.metadata.reply_to_message_id!r}, expected {expected_id!r}"
+                f"reply to message {message.metadata.reply_to_message_id!r}, expected {expected.message_id!r}"
             )
         if message.has_error():
             err = message.error
             raise ReplyRejected(f"client error (code {err.code}): {err.reason}")
         content = message.content
         y = arrays_to_vector(_single(content.array_records, "ArrayRecord"), expect.specs)
-        metrics = _single(content.metric_records, "MetricRecord")
-        weight, client_id, lam = _check_metrics(metrics, expect)
-        if client_id in seen_clients:
-            raise ReplyRejected(f"{CLIENT_ID_KEY!r} {client_id} already replied this round (duplicate)")
+        weight, lam, metrics = _check_metrics(_single(content.metric_records, "MetricRecord"), expect,
+                                              expected.client_id)
     except ReplyRejected as exc:
-        return RejectedReply(node, client_id, str(exc), traffic)
-    plain = {k: (list(v) if isinstance(v, list) else v) for k, v in metrics.items()}
-    return AcceptedReply(node, client_id, y, weight, lam, plain, traffic)
+        return RejectedReply(node, None if expected is None else expected.client_id, str(exc), traffic)
+    return AcceptedReply(node, expected.client_id, y, weight, lam, metrics, traffic)
 
 
 def check_train_replies(
-    replies: Iterable[Message], expect: ReplyExpectation, *, sent: dict[int, str]
+    replies: Iterable[Message], expect: ReplyExpectation, *, sent: Mapping[int, SentTrain]
 ) -> tuple[list[AcceptedReply], list[RejectedReply]]:
-    """Check every reply of a round; ``sent`` maps each node sent a message this round to that
-    message's id ("" when unknown).
+    """Check every reply of a round; ``sent`` maps each node sent a message this round to what it was sent.
 
     Returns (accepted sorted by client id, rejected). Nodes that were sent a message but did not
     answer are rejected with reason "no reply before the round's timeout".
     """
     accepted: list[AcceptedReply] = []
     rejected: list[RejectedReply] = []
-    seen_clients: set[int] = set()
     seen_nodes: set[int] = set()
     for msg in replies:
-        verdict = check_train_reply(msg, expect, sent=sent, seen_nodes=seen_nodes, seen_clients=seen_clients)
+        verdict = check_train_reply(msg, expect, sent=sent, seen_nodes=seen_nodes)
         if int(msg.metadata.src_node_id) in sent:
             seen_nodes.add(int(msg.metadata.src_node_id))
-        if isinstance(verdict, AcceptedReply):
-            seen_clients.add(verdict.client_id)
-            accepted.append(verdict)
-        else:
-            rejected.append(verdict)
-    for node in sent:
+        (accepted if isinstance(verdict, AcceptedReply) else rejected).append(verdict)
+    for node, what in sent.items():
         if node not in seen_nodes:
-            rejected.append(RejectedReply(int(node), None, NO_REPLY_REASON, Traffic(0, 0, 0)))
+            rejected.append(RejectedReply(int(node), what.client_id, NO_REPLY_REASON, Traffic(0, 0, 0)))
     accepted.sort(key=lambda r: r.client_id)
     return accepted, rejected

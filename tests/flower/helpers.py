@@ -12,9 +12,10 @@ flwr = pytest.importorskip("flwr")
 from firm_core.federated.config import AlgorithmConfig  # noqa: E402
 from flwr.app import Message, MetricRecord, RecordDict  # noqa: E402
 
-from backends.flower.client_app import firm_train, make_client_app  # noqa: E402
+from backends.flower.client_app import make_client_app  # noqa: E402
 from backends.flower.inprocess import InProcessGrid  # noqa: E402
-from backends.flower.records import ARRAYS_KEY, ITERATE_KEY, METRICS_KEY  # noqa: E402
+from backends.flower.numpy_client import train as firm_train  # noqa: E402
+from backends.flower.protocol import ARRAYS_KEY, ITERATE_KEY, METRICS_KEY  # noqa: E402
 from backends.flower.server_app import run_strategy  # noqa: E402
 from backends.flower.settings import FlowerSettings  # noqa: E402
 

@@ -32,10 +32,10 @@ def test_firm_flower_inprocess_writes_history(tmp_path):
 
 
 @pytest.mark.parametrize(("args", "needle"), [
-    (["--lr", "-1"], "`lr`"),
-    (["--participation", "9"], "`participation`"),  # needs the problem: S <= N
-    (["--noise-std", "-1"], "`noise_std`"),  # checked by the problem itself
-    (["--heterogeneity", "-1"], "`heterogeneity`"),
+    (["--lr", "-1"], "--lr"),
+    (["--participation", "9"], "--participation"),
+    (["--noise-std", "-1"], "--noise-std"),
+    (["--heterogeneity", "-1"], "--heterogeneity"),
 ])
 def test_firm_flower_rejects_bad_values(tmp_path, args, needle):
     result = CliRunner().invoke(flower, ["--engine", "inprocess", "--clients", "3", *args, "--out", str(tmp_path)])
@@ -43,11 +43,129 @@ def test_firm_flower_rejects_bad_values(tmp_path, args, needle):
     assert not (tmp_path / "history.json").exists()
 
 
+@pytest.fixture
+def nothing_may_start(monkeypatch):
+    """Fail the test if a run, a SuperLink or a model load begins: option errors must come first."""
+    from backends.flower import launch, server_app
+
+    def forbidden(*_args, **_kwargs):
+        raise AssertionError("a run, SuperLink or model load started before the options were checked")
+
+    monkeypatch.setattr(launch, "run_app", forbidden)
+    monkeypatch.setattr(server_app, "run_strategy", forbidden)
+    try:
+        import backends.rlhf.policy as policy
+    except ImportError:  # no torch: nothing of it can load either
+        return
+    monkeypatch.setattr(policy, "load_base", forbidden)
+
+
+def _garbage_dir(path, files):
+    path.mkdir()
+    for name, text in files.items():
+        (path / name).write_text(text)
+    return str(path)
+
+
+def _checkpoint(tmp_path, rounds=2, lr=0.05):
+    from firm_core.federated.config import AlgorithmConfig, RunConfig
+    from firm_core.federated.engine import run as engine_run
+    from firm_core.problems import make_problem
+
+    problem = make_problem("quadratics", num_clients=3, num_objectives=2, dim=5, heterogeneity=1.0, noise_std=0.1, seed=0)
+    algorithm = AlgorithmConfig(name="firm", local_steps=5, lr=lr, server_lr=1.0, beta=1.0, seed=0)
+    engine_run(problem, algorithm, RunConfig(rounds=rounds), progress=False, checkpoint_dir=tmp_path / "ckpt")
+    return str(tmp_path / "ckpt")
+
+
+def _bad_cases(tmp_path):
+    """(command-line arguments, the option the one-line error must name, a phrase of the reason)."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    torn = _checkpoint(tmp_path)
+    (tmp_path / "ckpt" / "checkpoint.json").write_text("{ not json")
+    return {
+        "lr inf": (["--lr", "inf"], "--lr", "finite"),
+        "lr nan": (["--lr", "nan"], "--lr", "finite"),
+        "server-lr inf": (["--server-lr", "inf"], "--server-lr", "finite"),
+        "beta -inf": (["--beta", "-inf"], "--beta", "finite"),
+        "timeout 0": (["--timeout", "0"], "--timeout", "> 0"),
+        "preference nan": (["--preference", "nan,1"], "--preference", "finite"),
+        "preference words": (["--preference", "a,b"], "--preference", "comma-separated"),
+        "preference length": (["--preference", "0.2,0.3,0.5"], "--preference", "one weight per objective"),
+        "preference zero": (["--preference", "0,0"], "--preference", "positive sum"),
+        "seed -1": (["--seed", "-1"], "--seed", "-1"),
+        "out under a file": (["--out", str(a_file / "out")], "--out", "not a directory"),
+        "out is a file": (["--out", str(a_file)], "--out", "is a file"),
+        "out unwritable": (["--out", "/proc/firm-flower-out"], "--out", "cannot write"),
+        "checkpoint under a file": (["--checkpoint", str(a_file / "c")], "--checkpoint", "not a directory"),
+        "checkpoint unwritable": (["--checkpoint", "/proc/firm-ckpt"], "--checkpoint", "cannot write"),
+        "resume empty folder": (["--resume", str(_garbage_dir(tmp_path / "empty", {}))], "--resume", "holds no"),
+        "resume torn checkpoint": (["--resume", torn], "--resume", "not a usable checkpoint"),
+        "model without config": (["--backend", "rlhf", "--engine", "inprocess", "--model",
+                                  _garbage_dir(tmp_path / "m1", {"weights.bin": "garbage"})], "--model", "without config.json"),
+        "model with a broken config": (["--backend", "rlhf", "--engine", "inprocess", "--model",
+                                        _garbage_dir(tmp_path / "m2", {"config.json": "{garbage"})], "--model", "does not parse"),
+        "model is a file": (["--backend", "rlhf", "--engine", "inprocess", "--model", str(a_file)], "--model", "is a file"),
+        "reward folder with garbage": (["--backend", "rlhf", "--engine", "inprocess", "--reward",
+                                        _garbage_dir(tmp_path / "r1", {"config.json": "[1, 2]"})], "--reward", "model_type"),
+        "reward twice": (["--backend", "rlhf", "--engine", "inprocess", "--reward", "brevity", "--reward", "brevity"],
+                         "--reward", "twice"),
+        "model on numpy": (["--model", "tiny2"], "--model", "rlhf backend only"),
+    }
+
+
+CASES = ["lr inf", "lr nan", "server-lr inf", "beta -inf", "timeout 0", "preference nan", "preference words",
+         "preference length", "preference zero", "seed -1", "out under a file", "out is a file", "out unwritable",
+         "checkpoint under a file", "checkpoint unwritable", "resume empty folder", "resume torn checkpoint",
+         "model without config", "model with a broken config", "model is a file", "reward folder with garbage",
+         "reward twice", "model on numpy"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_options_are_one_line_errors_before_anything_starts(tmp_path, nothing_may_start, case):
+    args, option, reason = _bad_cases(tmp_path)[case]
+    if "--out" not in args:
+        args = [*args, "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(flower, ["--clients", "3", "--rounds", "3", *args])
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert "Traceback" not in result.output and not isinstance(result.exception, AssertionError)
+    (error,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert option in error and reason in error, error
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("override", "reason"), [
+    ({"lr": 0.2}, "`lr`"),  # written with another config
+    ({"clients": 4}, "another problem"),
+    ({"rounds": 1}, "beyond --rounds 1"),
+])
+def test_resume_of_a_foreign_or_too_far_checkpoint_is_refused(tmp_path, nothing_may_start, override, reason):
+    ckpt = _checkpoint(tmp_path, rounds=2)
+    rounds = str(override.get("rounds", 3))
+    lr = str(override.get("lr", 0.05))
+    clients = str(override.get("clients", 3))
+    result = CliRunner().invoke(flower, ["--clients", clients, "--rounds", rounds, "--lr", lr, "--resume", ckpt,
+                                         "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, (result.output, result.exception)
+    (error,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert "--resume" in error and reason in error, error
+
+
+def test_a_usable_checkpoint_passes_the_resume_check(tmp_path):
+    """The resume check accepts what it should: an engine checkpoint of the same config continues."""
+    ckpt = _checkpoint(tmp_path, rounds=2)
+    result = CliRunner().invoke(flower, ["--engine", "inprocess", "--clients", "3", "--rounds", "3", "--resume", ckpt,
+                                         "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert len(json.loads((tmp_path / "out" / "history.json").read_text())["records"]) == 3
+
+
 @pytest.mark.torch
 def test_firm_flower_rlhf_backend_inprocess(tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("peft")
-    from backends.flower.rlhf import task_from_json
+    from backends.flower.rlhf.settings import task_from_json
     from backends.flower.settings import FlowerSettings
     from backends.rlhf.policy import state_nbytes
 
@@ -76,3 +194,18 @@ def test_firm_flower_rlhf_backend_refuses_numpy_options(tmp_path, args, needle):
                                          "--out", str(tmp_path)])
     assert result.exit_code == 2 and needle in result.output, result.output
     assert not (tmp_path / "history.json").exists()
+
+
+@pytest.mark.torch
+def test_a_model_folder_that_passes_the_check_but_does_not_load_is_one_line(tmp_path):
+    """A config.json naming a model_type but no weights: the cheap check passes, loading fails, and the
+    user gets one line naming --model, not a traceback."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    folder = _garbage_dir(tmp_path / "m", {"config.json": json.dumps({"model_type": "gpt2"}), "junk.bin": "x"})
+    result = CliRunner().invoke(flower, ["--engine", "inprocess", "--backend", "rlhf", "--clients", "2", "--rounds", "1",
+                                         "--model", folder, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1, (result.output, result.exception)
+    (error,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert "--model" in error and "did not load" in error and "Traceback" not in result.output
+    assert not (tmp_path / "out" / "history.json").exists()

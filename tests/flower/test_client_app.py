@@ -10,7 +10,10 @@ from tests.flower.helpers import make_settings
 from firm_core.federated.client import client_rng, local_update  # noqa: E402
 from flwr.app import ConfigRecord, Context, Message, RecordDict  # noqa: E402
 
-from backends.flower.client_app import STATE_KEY, ClientUpdateError, app, firm_train, partition_id  # noqa: E402
+from backends.flower.client_app import app  # noqa: E402
+from backends.flower.client_state import STATE_KEY, ClientUpdateError  # noqa: E402
+from backends.flower.numpy_client import train as firm_train  # noqa: E402
+from backends.flower.protocol import partition_id  # noqa: E402
 from backends.flower.inprocess import ensure_task_identity  # noqa: E402
 from backends.flower.records import iterate_to_record, record_to_iterate  # noqa: E402
 
@@ -65,7 +68,7 @@ def test_bad_partition_id_is_refused(node_config):
 
 
 def test_string_partition_id_from_the_command_line_is_accepted():
-    assert partition_id(_context(**{"partition-id": "2"}), 4) == 2
+    assert partition_id({"partition-id": "2"}, 4) == 2
 
 
 @pytest.mark.parametrize("key, value, err", [("lr", "fast", TypeError), ("local-steps", True, TypeError)])

@@ -83,7 +83,7 @@ def test_every_client_failing_skips_rounds_and_keeps_x():
 
 def test_non_finite_oracle_inside_the_client_is_an_error_reply(monkeypatch):
     """A client whose own oracle goes non-finite (the engine's fault) fails with the engine's reason."""
-    from backends.flower import client_app
+    from backends.flower import numpy_client
 
     settings = make_settings(3, rounds=1)
     problem = settings.build_problem()
@@ -95,7 +95,7 @@ def test_non_finite_oracle_inside_the_client_is_an_error_reply(monkeypatch):
         return jac
 
     monkeypatch.setattr(problem, "stochastic_jacobians", broken)
-    monkeypatch.setattr(client_app, "problem_from_json", lambda _spec: problem)
+    monkeypatch.setattr(numpy_client, "problem_from_json", lambda _spec: problem)
     with pytest.warns(ClientDroppedWarning, match="non-finite"):
         flower_run, _ = run_inprocess(settings)
     (rec,) = flower_run.history.records

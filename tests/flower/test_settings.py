@@ -12,7 +12,7 @@ pytest.importorskip("flwr")
 from firm_core.federated.config import AlgorithmConfig  # noqa: E402
 from flwr.common.config import flatten_dict  # noqa: E402
 
-from backends.flower import settings as S  # noqa: E402
+from backends.flower import protocol as S  # noqa: E402
 from backends.flower.settings import DPSettings, FlowerSettings  # noqa: E402
 
 pytestmark = pytest.mark.flower

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 import tomllib
 from pathlib import Path
@@ -79,10 +80,12 @@ def test_flwr_run_in_the_simulation_engine_equals_the_engine(tmp_path):
 def test_deploy_script_runs_superlink_and_supernodes(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.run([str(ROOT / "scripts" / "flower_deploy.sh"), "-n", "2", "-r", "2", "-o", str(out),
-                           "-c", "problem.noise-std=0.1"], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "TMPDIR": str(tmp_path)})
+                           "-c", "problem.noise-std=0.1", "-g", "3,5"], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "TMPDIR": str(tmp_path), "FLWR_BIN_DIR": str(Path(sys.executable).parent)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "finished:completed" in proc.stdout
+    # one GPU per SuperNode (ids need not exist: the numpy clients never touch a GPU)
+    assert "SuperNode 0 on GPU 3" in proc.stderr and "SuperNode 1 on GPU 5" in proc.stderr
     assert _processes_using(str(tmp_path)) == []
     history = History.from_json(out / "history.json")
     settings = _settings({"num-server-rounds": 2, "problem.num-clients": 2, "problem.noise-std": 0.1})

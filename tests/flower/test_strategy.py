@@ -14,9 +14,11 @@ from firm_core.federated.engine import run as engine_run  # noqa: E402
 from firm_core.federated.faults import RoundSkippedWarning  # noqa: E402
 from flwr.app import ConfigRecord, Message, MetricRecord, RecordDict  # noqa: E402
 
-from backends.flower.client_app import firm_train, make_client_app  # noqa: E402
+from backends.flower.client_app import make_client_app  # noqa: E402
 from backends.flower.inprocess import InProcessGrid  # noqa: E402
-from backends.flower.records import METRICS_KEY, WEIGHT_KEY, iterate_to_record, message_traffic  # noqa: E402
+from backends.flower.numpy_client import train as firm_train  # noqa: E402
+from backends.flower.protocol import METRICS_KEY, WEIGHT_KEY  # noqa: E402
+from backends.flower.records import iterate_to_record, message_traffic  # noqa: E402
 from backends.flower.strategy import FirmStrategy  # noqa: E402
 
 pytestmark = pytest.mark.flower
@@ -88,22 +90,19 @@ def test_communication_is_measured_from_the_serialized_messages():
 
 
 def test_zero_total_weight_skips_the_round_without_dividing():
-    def weightless(message, context):
-        reply = firm_train(message, context)
-        metrics = dict(reply.content.metric_records[METRICS_KEY])
-        metrics[WEIGHT_KEY] = 0.0
-        content = RecordDict({"arrays": reply.content.array_records["arrays"], METRICS_KEY: MetricRecord(metrics)})
-        return Message(content, reply_to=message)
+    """The server's own weights w = (0, 0, 1): when client 2 fails, the accepted clients weigh 0 in
+    total, so the round is skipped (no division by 0) and x stays x_0."""
+    from tests.flower.helpers import faulty_app
 
-    settings = make_settings(3, rounds=2)
-    app = make_client_app(weightless)
+    settings = make_settings(3, rounds=2, problem_extra={"client_weights": [0.0, 0.0, 1.0]})
     with pytest.warns(RoundSkippedWarning, match="total weight is 0"):
-        flower_run, _ = run_inprocess(settings, {i: app for i in range(3)})
+        flower_run, _ = run_inprocess(settings, {2: faulty_app("raise")})
     h = flower_run.history
     x0 = settings.build_problem().initial_point()
-    assert all(r.skipped for r in h.records)
+    assert all(r.skipped and [d["client"] for d in r.dropped] == [2] for r in h.records)
     np.testing.assert_array_equal(h.final_x, x0)
     assert np.all(np.isnan(h.series("lambda_mean")))
+    assert np.all(np.isfinite(h.series("d_lambda")))  # the two finished clients are still described, as in the engine
 
 
 def test_strategy_never_mutates_its_inputs():

@@ -1,27 +1,16 @@
-"""The torch / LoRA backend of the Flower app: FIRM's local RLHF update on a LoRA adapter.
-
-Selected with ``FlowerSettings(backend="rlhf", problem={"name": "rlhf", ...})``; the spec travels in
-the train ConfigRecord like a numpy problem's. Needs the [torch] extra.
+"""Settings job of the "rlhf" backend: the LoRA RLHF task spec and the built task.
 
 - Task spec (:class:`RLHFTaskSpec`): policy ``model`` ("tiny": the offline model cached in
-  ``~/.cache/firm`` or ``$FIRM_CACHE``), reward ``rewards``, ``num_clients`` prompt pools drawn with
-  ``heterogeneity`` and ``seed`` (``backends.rlhf.prompts.client_prompt_pools``), the LoRA rank
-  ``lora_r`` / ``lora_alpha`` (initialised with ``seed``), and the local-step fields of
+  ``~/.cache/firm`` or ``$FIRM_CACHE``; "smollm2"; or a directory saved by ``save_pretrained``),
+  reward ``rewards`` (built-in names or reward-model directories), ``num_clients`` prompt pools
+  drawn with ``heterogeneity`` and ``seed`` (``backends.rlhf.prompts.client_prompt_pools``), the
+  LoRA rank ``lora_r`` / ``lora_alpha`` (initialised with ``seed``), and the local-step fields of
   ``backends.rlhf.trainer.RLHFConfig`` (group_size, max_new_tokens, ...). algorithm, beta,
-  preference and lr come from the Flower algorithm config (the train ConfigRecord).
-- Arrays: the adapter state dict (PEFT ``get_peft_model_state_dict`` names), one Array per tensor in
-  its own dtype, names sorted (``records.tensors_to_record``). Flattened in that order it is
-  ``backends.rlhf.policy.state_to_vector``, the vector ``firm_core.federated.server.aggregate`` averages.
-- Client (:func:`rlhf_train`): the task is built once per process and spec (:func:`task_from_json`);
-  its one model is shared by the clients of the process, one at a time (a lock). It loads the
-  received adapter, runs K steps of ``backends.rlhf.trainer.local_steps`` on pool[partition-id] with
-  ``default_rng([seed, t, partition-id])`` (as ``backends.rlhf.federated.run_federated``), and replies
-  with its adapter tensors, ``num-examples`` = pool size, ``lambda-mean`` over the steps that were
-  not skipped, ``rewards`` and ``kl`` (means over its steps), ``skipped-steps``.
-- Server (:class:`AdapterStrategy`): FirmStrategy with the adapter's layout as the reply expectation
-  (names, shapes, dtypes, finiteness checked by ``validation``). It has no full gradients of an LLM,
-  so phi / F / distance are NaN (``nan_point``); the round's mean ``rewards`` and ``kl`` over the
-  accepted replies are in its train MetricRecord.
+  preference and lr come from the Flower algorithm config (the train ConfigRecord). Checking a spec
+  loads nothing: a model or reward directory is only checked to hold a parseable ``config.json``.
+- Task (:class:`RLHFTask`): one policy (frozen base + LoRA) shared by the process's clients under a
+  lock, plus tokenizer, rewards, prompt pools and the initial adapter; built once per process and
+  spec (:func:`task_from_json`). It plays the numpy problem's part for the strategy.
 """
 
 from __future__ import annotations
@@ -35,28 +24,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from firm_core.federated.client import client_rng
-from firm_core.federated.metrics import nan_point
-from flwr.app import Context, Message, MetricRecord, RecordDict
 
-from backends.rlhf.policy import LoraSpec, adapter_state, attach_lora, load_adapter_state, load_base, vector_to_state
+from backends.rlhf.policy import LoraSpec, adapter_state, attach_lora, load_base
 from backends.rlhf.prompts import client_prompt_pools
 from backends.rlhf.rewards import resolve_reward
-from backends.rlhf.trainer import RLHFConfig, local_steps
+from backends.rlhf.trainer import RLHFConfig
 
-from .client_app import ClientUpdateError, _update_state, partition_id, read_train_message
-from .records import (
-    ARRAYS_KEY,
-    CLIENT_ID_KEY,
-    LAMBDA_KEY,
-    METRICS_KEY,
-    STEPS_KEY,
-    WEIGHT_KEY,
-    specs_of,
-    tensors_to_record,
-)
-from .strategy import FirmStrategy
-from .validation import ReplyExpectation, arrays_to_vector
+from ..records import specs_of
+from .pretrained import BUILTIN_MODELS, BUILTIN_REWARDS, check_pretrained
 
 #: ``problem["name"]`` of the LoRA RLHF task.
 TASK_NAME = "rlhf"
@@ -64,10 +39,6 @@ TASK_NAME = "rlhf"
 FROM_ALGORITHM = ("algorithm", "beta", "preference", "lr")
 #: RLHFConfig fields the task spec may set.
 LOCAL_FIELDS = tuple(f.name for f in dataclasses.fields(RLHFConfig) if f.name not in FROM_ALGORITHM)
-#: MetricRecord keys of the RLHF diagnostics (M floats, a float, an int).
-REWARDS_KEY = "rewards"
-KL_KEY = "kl"
-SKIPPED_KEY = "skipped-steps"
 
 
 def _spec_err(name: str, requirement: str, value) -> ValueError:
@@ -94,6 +65,9 @@ class RLHFTaskSpec:
             raise _spec_err("rewards", "must be a non-empty list of reward names", self.rewards)
         if len(set(self.rewards)) != len(self.rewards):
             raise _spec_err("rewards", "must be distinct", self.rewards)
+        check_pretrained(self.model, "RLHFTaskSpec: `model`", BUILTIN_MODELS)
+        for reward in self.rewards:
+            check_pretrained(reward, "RLHFTaskSpec: `rewards`", BUILTIN_REWARDS)
         for name in ("num_clients", "seed"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < (1 if name == "num_clients" else 0):
@@ -179,17 +153,14 @@ class RLHFTask:
 
     def initial_point(self) -> np.ndarray:
         """The initial adapter flattened (sorted names, float64)."""
-        return arrays_to_vector(tensors_to_record(_to_numpy(self.initial_state)), self.tensor_specs)
+        return np.concatenate([v.detach().cpu().numpy().reshape(-1).astype(np.float64)
+                               for _, v in sorted(self.initial_state.items())])
 
     def describe(self) -> dict:
         spec = dataclasses.asdict(self.spec)
         spec["local"] = dict(self.spec.local)
         return {"name": TASK_NAME, **spec, "dim": self.dim, "num_objectives": self.num_objectives,
                 "objectives": [r.name for r in self.rewards]}
-
-
-def _to_numpy(state: dict) -> dict[str, np.ndarray]:
-    return {k: v.detach().cpu().numpy() for k, v in state.items()}
 
 
 def build_task(spec: Mapping) -> RLHFTask:
@@ -208,57 +179,11 @@ def task_from_json(spec_json: str) -> RLHFTask:
     return build_task(json.loads(spec_json))
 
 
-def rlhf_train(message: Message, context: Context) -> Message:
-    """Handle one train message of the "rlhf" backend (see the module docstring)."""
-    req = read_train_message(message)
-    task = task_from_json(req.problem)
-    cid = partition_id(context, task.num_clients)
-    x = arrays_to_vector(req.arrays, task.tensor_specs)  # the received adapter, checked against the task's
-    cfg = task.spec.local_config(req.mode, req.lr, req.beta, req.preference)
-    with task.lock:  # one shared model: one client trains at a time in this process
-        load_adapter_state(task.model, vector_to_state(x, task.initial_state))
-        records = local_steps(task.model, task.tokenizer, task.rewards, task.pools[cid], cfg, req.k,
-                              client_rng(req.seed, req.t, cid))
-        uploaded = _to_numpy(adapter_state(task.model))
-    used = [r.weights for r in records if not r.skipped]
-    if not used:
-        raise ClientUpdateError(f"client {cid}, round {req.t}: all {req.k} local steps were skipped (non-finite)")
-    _update_state(context, req.t, req.k)
-    metrics = MetricRecord(
-        {
-            WEIGHT_KEY: float(len(task.pools[cid])),
-            CLIENT_ID_KEY: cid,
-            LAMBDA_KEY: [float(v) for v in np.mean(used, axis=0)],
-            STEPS_KEY: req.k,
-            REWARDS_KEY: [float(v) for v in np.mean([r.rewards for r in records], axis=0)],
-            KL_KEY: float(np.mean([r.kl for r in records])),
-            SKIPPED_KEY: len(records) - len(used),
-        }
-    )
-    return Message(RecordDict({ARRAYS_KEY: tensors_to_record(uploaded), METRICS_KEY: metrics}), reply_to=message)
+def check_spec(problem: Mapping) -> None:
+    """Validate the task spec without loading anything (the registry's ``spec`` job)."""
+    RLHFTaskSpec.from_dict(problem)
 
 
-class AdapterStrategy(FirmStrategy):
-    """FirmStrategy over a LoRA adapter: replies must hold exactly the adapter's tensors (names,
-    shapes, dtypes, finite); x_{t+1} = aggregate over the flattened adapters."""
-
-    def reply_expectation(self) -> ReplyExpectation:
-        return ReplyExpectation(self.problem.dim, self.problem.num_objectives, self.problem.num_clients,
-                                tensors=self.problem.tensor_specs)
-
-    def evaluate_at(self, x: np.ndarray) -> dict:
-        """No server-side metrics: phi and F of an LLM policy need full gradients / rollouts (NaN)."""
-        return nan_point(self.expect.num_objectives)
-
-    def _solver_status(self, pending) -> str:
-        return ""  # the RLHF trainer reports no min-norm solver status
-
-    def _round_metrics(self, pending, x_new) -> MetricRecord:
-        out = super()._round_metrics(pending, x_new)
-        rewards = [r.metrics[REWARDS_KEY] for r in pending.accepted if REWARDS_KEY in r.metrics]
-        kls = [r.metrics[KL_KEY] for r in pending.accepted if KL_KEY in r.metrics]
-        if rewards:
-            out[REWARDS_KEY] = [float(v) for v in np.mean(rewards, axis=0)]
-        if kls:
-            out[KL_KEY] = float(np.mean(kls))
-        return out
+def build_problem(problem: Mapping) -> RLHFTask:
+    """The built task for ``problem`` (cached per process and spec)."""
+    return task_from_json(json.dumps(dict(problem), sort_keys=True))
