@@ -29,7 +29,7 @@ OPTION_FIELDS = {
     "rounds": ("run", "rounds"), "eval_every": ("run", "eval_every"), "checkpoint_every": ("run", "checkpoint_every"),
     "sweep": ("run", "sweep"),
 }
-RUN_DEFAULTS = {"rounds": 12, "eval_every": 1, "checkpoint_every": None, "sweep": True}
+RUN_DEFAULTS = {"rounds": 12, "eval_every": 4, "checkpoint_every": None, "sweep": True}
 
 
 def parse_weights(text, hint: str):
@@ -122,7 +122,8 @@ def assemble(config_path, options: dict, given: set[str]) -> tuple[dict, dict, d
 @click.option("--lora-r", type=int, default=8, show_default=True)
 @click.option("--eval-samples", type=int, default=8, show_default=True,
               help="Completions per shipped prompt when evaluating the global adapter.")
-@click.option("--eval-every", type=int, default=1, show_default=True, help="Evaluate x_t every this many rounds.")
+@click.option("--eval-every", type=int, default=4, show_default=True,
+              help="Evaluate x_t every this many rounds of the main run (x_0 and the final x_T always).")
 @click.option("--sweep/--no-sweep", default=True, show_default=True,
               help="Also run a small preference sweep for the Pareto plot (not with per-client preferences).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")

@@ -137,7 +137,8 @@ def run_rlhf(out_dir: Path, task_cfg: LLMTaskConfig, algorithm: AlgorithmConfig,
         cfg = algorithm.replace(preference=tuple(float(v) for v in p))
         label = "main run" if k == 0 else f"sweep {k}/{len(prefs) - 1}"
         with bar(f"{label} {cfg.display_name} p={tuple(round(float(v), 2) for v in p)}") as hook:
-            hist, rows = run_task(task, cfg, rounds, eval_every=eval_every, progress=hook,
+            # sweep runs are evaluated at x_0 and x_T only (their final rewards make the Pareto plot)
+            hist, rows = run_task(task, cfg, rounds, eval_every=eval_every if k == 0 else max(1, rounds), progress=hook,
                                   checkpoint_dir=ckpt if k == 0 else None,
                                   checkpoint_every=checkpoint_every if k == 0 else None,
                                   resume_from=ckpt if k == 0 and resume else None)

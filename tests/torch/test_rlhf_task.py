@@ -235,3 +235,20 @@ def test_task_argument_errors_name_the_argument(tiny_policy):
                           preference=np.array([0.5, 0.5]), mode="fixed_lambda")
     with pytest.raises(ValueError, match="rngs"):
         task.sketch_jacobians([0, 1], x, client_rngs(0, 0, [0]))
+
+
+def test_one_batched_cached_generate_call_per_local_step(tiny_policy, monkeypatch):
+    """Generation batches all prompts x completions of a step into one call, with the KV cache."""
+    task = make_task(tiny_policy, RLHFConfig(group_size=3, prompts_per_step=2, max_new_tokens=4))
+    calls = []
+    real = task.model.generate
+
+    def spy(*args, **kwargs):
+        calls.append((kwargs["input_ids"].shape[0], kwargs.get("use_cache")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(task.model, "generate", spy)
+    res = task.local_update([0], task.initial_point(), client_rngs(0, 0, [0]), local_steps=2, lr=1e-2, beta=0.5,
+                            preference=np.array([0.5, 0.5]), mode="firm")
+    assert res.valid.all()
+    assert calls == [(2 * 3, True), (2 * 3, True)]  # K = 2 steps, B * G = 6 sequences each
