@@ -56,7 +56,7 @@ def plot_lambda(rows: list[dict], objectives: list[str], preference, path: Path)
     for p in np.unique(pref[:, 0]):
         axes[0].axhline(p, color="gray", lw=0.8, ls=":")
     axes[0].set(xlabel="round", ylabel="mean lambda over local steps", ylim=(-0.02, 1.02),
-                title=f"lambda of {objectives[0]} (solid) (dotted: p)")
+                title="each client's lambda (dotted: the preference)")
     axes[0].legend(fontsize=7)
     axes[1].plot(rounds, [r["record"].d_lambda for r in rows], marker="o", ms=3)
     axes[1].set(xlabel="round", ylabel="D_lambda", title="client disagreement mean_i ||lambda_i - lambda_bar||^2")
