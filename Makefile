@@ -12,7 +12,7 @@ export FLWR_TELEMETRY_ENABLED := 0
 export FLWR_DISABLE_UPDATE_CHECK := 1
 export MPLBACKEND := Agg
 
-.PHONY: run test bench setup-core setup-all clean
+.PHONY: run test bench docs setup-core setup-all clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,9 +37,18 @@ run: $(VENV)/.core-installed
 test: $(VENV)/.all-installed
 	$(BIN)/python -m pytest -n 2 --timeout 900 $(PYTEST_ARGS)
 
+# The documentation site (mkdocs + mkdocstrings, offline; warnings are errors) into site/.
+$(VENV)/.docs-installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e ".[docs]"
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	$(BIN)/python -m mkdocs build --strict
+
 bench: $(VENV)/.all-installed
 	$(BIN)/python benchmarks/bench_solvers.py
 	$(BIN)/python benchmarks/bench_federated.py
+	$(BIN)/python benchmarks/bench_checkpoint.py
 	$(BIN)/python benchmarks/bench_torch.py
 
 clean:

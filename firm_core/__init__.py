@@ -12,7 +12,7 @@ from .min_norm import EXACT_METHODS, METHODS, folding_matrix, pareto_stationarit
 from .result import MinNormResult, SolverStatus
 from .simplex import project_simplex
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 # Subpackages, importable as attributes (fc.federated.run, fc.problems.make_problem, ...).
 from . import federated, pareto, problems, theory  # noqa: E402

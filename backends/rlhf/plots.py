@@ -16,6 +16,14 @@ def _plt():
     return plt
 
 
+def _integer_rounds(axes) -> None:
+    """Rounds are integers: no 1.25, 1.5, ... ticks on short runs."""
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _series(rows, key) -> np.ndarray:
     return np.array([r.get(key, np.nan) for r in rows], dtype=np.float64)
 
@@ -38,6 +46,7 @@ def plot_reward_curves(rows: list[dict], objectives: list[str], path: Path) -> N
         axes[1].plot(rounds, ev, color="gray", ls=":", marker="s", ms=3, label="eval of x_t")
     axes[1].set(xlabel="round", ylabel="KL(policy || reference) per completion", title="KL to reference")
     axes[1].legend(fontsize=7)
+    _integer_rounds(axes)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -59,7 +68,9 @@ def plot_lambda(rows: list[dict], objectives: list[str], preference, path: Path)
                 title="each client's lambda (dotted: the preference)")
     axes[0].legend(fontsize=7)
     axes[1].plot(rounds, [r["record"].d_lambda for r in rows], marker="o", ms=3)
-    axes[1].set(xlabel="round", ylabel="D_lambda", title="client disagreement mean_i ||lambda_i - lambda_bar||^2")
+    axes[1].set(xlabel="round", ylabel=r"$D_\lambda=\mathrm{mean}_i\,\|\lambda_i-\bar\lambda\|^2$",
+                title=r"client disagreement $D_\lambda$")
+    _integer_rounds(axes)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

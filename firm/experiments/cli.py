@@ -6,15 +6,19 @@ field path and the value found.
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 
 import click
 
 from .config import ConfigError, load_config, validate_config
-from .results import METRICS_FILE, read_metrics
+from .results import FINISHED, METRICS_FILE, read_metrics
 
 #: Where ``firm run`` / ``firm sweep`` write when no --out is given: runs/<name>/ (or runs/<name>-sweep/).
 RUNS_DIR = Path("runs")
+#: Exit status after Ctrl-C (128 + SIGINT, the shell's convention).
+INTERRUPTED_EXIT_CODE = 130
 
 
 def _load(config_path, **overrides):
@@ -25,11 +29,37 @@ def _load(config_path, **overrides):
         raise click.UsageError(f"invalid config: {where}{exc}") from None
 
 
+def _check_out_option(out_dir: str | None) -> Path | None:
+    """--out as a Path; an empty value is refused (it would mean the current folder)."""
+    if out_dir is None:
+        return None
+    if not out_dir.strip():
+        raise click.UsageError(f"--out must name an output folder, got {out_dir!r} (an empty path would write "
+                               "into the current folder); pass e.g. --out runs/my-run")
+    return Path(out_dir)
+
+
+def _interrupt_message(out_dir: Path, config) -> str:
+    """What Ctrl-C left behind and what to do next, read from the folder itself."""
+    try:
+        metrics = read_metrics(out_dir)
+    except ValueError:
+        metrics = None
+    if metrics is None or metrics.get("config") != config.to_dict():
+        return (f"interrupted before anything was saved in {out_dir}; run the same command again to start over")
+    statuses = {k: v["status"] for k, v in metrics["algorithms"].items()}
+    done = sum(s in FINISHED for s in statuses.values())
+    where = "".join(f"; {v['label']}: {v['error']}" for v in metrics["algorithms"].values()
+                    if v["status"] == "interrupted" and v.get("error"))
+    return (f"interrupted: {done} of {len(statuses)} algorithms finished{where}. Everything is saved in {out_dir}; "
+            f"continue with: firm run --resume {shlex.quote(str(out_dir))}")
+
+
 @click.command(name="run")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Experiment config (.toml, .yaml or .json). Default: the embedded default experiment.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder. Default: runs/<name>/.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Output folder: new, empty, or an earlier run's folder. Default: runs/<name>/.")
 @click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Continue the run in this folder from its checkpoints (its saved config is used).")
 @click.option("--name", help="Run name (overrides the config's `name`; names the default output folder).")
@@ -40,8 +70,9 @@ def run(config_path, out_dir, resume_dir, name, rounds, quiet):
 
     With no options it runs the embedded default experiment: heterogeneous quadratics with N = 20
     clients and M = 2 objectives, FIRM against Local-MGDA, FedAvg-LS, FMGDA, FSMGDA and FedCMOO.
+    Ctrl-C checkpoints the algorithm in flight and prints how to continue (``--resume``).
     """
-    from .runner import run_experiment
+    from .runner import RunFolderError, prepare_out_dir, run_experiment
 
     echo = (lambda s: None) if quiet else click.echo
     if resume_dir is not None:
@@ -57,19 +88,27 @@ def run(config_path, out_dir, resume_dir, name, rounds, quiet):
             raise click.UsageError(f"cannot resume from {str(resume_dir)!r}: {exc}") from None
         out_dir = resume_dir
     else:
+        out_dir = _check_out_option(out_dir)
         config = _load(config_path, name=name, rounds=rounds)
         out_dir = out_dir if out_dir is not None else RUNS_DIR / config.name
+    try:
+        prepare_out_dir(out_dir, config, resume=resume_dir is not None)  # every folder check before any work
+    except RunFolderError as exc:
+        raise click.UsageError(str(exc)) from None
     echo(f"firm run: {config.name}: problem {config.problem.name}, {len(config.algorithms)} algorithms, "
          f"{config.run.rounds} rounds -> {out_dir}")
     try:
         outcome = run_experiment(config, out_dir, progress=not quiet, resume=resume_dir is not None, echo=echo)
     except KeyboardInterrupt:
-        click.echo(f"\ninterrupted: finished algorithms are saved in {out_dir}; continue with "
-                   f"`firm run --resume {out_dir}`", err=True)
-        raise click.Abort() from None
+        click.echo("\n" + _interrupt_message(Path(out_dir), config), err=True)
+        sys.exit(INTERRUPTED_EXIT_CODE)
+    except RunFolderError as exc:
+        raise click.UsageError(str(exc)) from None
     click.echo(outcome.table)
     written = [METRICS_FILE, *(f"{k}.csv" for k in outcome.histories), *(p.name for p in outcome.plots.values())]
     echo(f"wrote {out_dir}/: {', '.join(written)}")
+    for key, message in outcome.diverged.items():
+        click.echo(f"note: {key} diverged and stopped early: {message}", err=True)
     if outcome.failures:
         failed = ", ".join(f"{k} ({msg})" for k, msg in outcome.failures.items())
         raise click.ClickException(f"{len(outcome.failures)} algorithm(s) failed: {failed}; "
@@ -79,7 +118,7 @@ def run(config_path, out_dir, resume_dir, name, rounds, quiet):
 @click.command(name="sweep")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Experiment config (.toml, .yaml or .json); its [sweep] section picks the algorithms.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Output folder. Default: runs/<name>-sweep/.")
 @click.option("--points", type=int, help="Preference points P (overrides sweep.points).")
 @click.option("--rounds", type=int, help="Communication rounds per point (overrides run.rounds).")
@@ -89,6 +128,7 @@ def sweep(config_path, out_dir, points, rounds, quiet):
     points over the analytic Pareto front, and report hypervolume and IGD; writes sweep.json, pareto.png."""
     from .sweep import run_sweep
 
+    out_dir = _check_out_option(out_dir)
     config = _load(config_path, points=points, rounds=rounds)
     out_dir = out_dir if out_dir is not None else RUNS_DIR / f"{config.name}-sweep"
     outcome = run_sweep(config, out_dir, progress=not quiet)

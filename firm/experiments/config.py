@@ -3,9 +3,9 @@
 A configuration is a tree (TOML or YAML file, or a dict) with these sections::
 
     name = "default"                 # run name: output goes to runs/<name>/
-    [problem]                        # name + keyword arguments of firm_core.problems.make_problem
-    name = "quadratics"
-    num_clients = 20
+    [problem]                        # name + keyword arguments of firm_core.problems.make_problem,
+    name = "quadratics"              # or factory = "module:callable" / "path/to/file.py:callable"
+    num_clients = 20                 # (your own problem) + the callable's keyword arguments
     [run]                            # rounds, seed, checkpoint_every, eval_every
     rounds = 60
     seed = 0
@@ -116,11 +116,24 @@ def _algorithm_fields() -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(AlgorithmConfig))
 
 
+#: Keys of [problem] that are not arguments of the problem: the registered `name` or your `factory`,
+#: and `check` (run check_problem on a factory's problem before any round; default true).
+PROBLEM_KEYS = ("name", "factory", "check")
+
+
 def _check_problem(raw, path: str = "problem"):
+    """[problem]: ``name`` (a registered problem) or ``factory`` ("module:callable" or
+    "path/to/file.py:callable", a relative path from the working directory), plus the keyword
+    arguments of that problem. Returns (label, kwargs, problem, normalized table)."""
+    table = schema.require_mapping(raw, path)
+    if "factory" in table:
+        return _check_factory_problem(table, path)
     from firm_core.problems import PROBLEMS, make_problem, problem_parameters
 
-    table = schema.require_mapping(raw, path)
-    name = schema.check_str(schema.require_key(table, "name", path), join(path, "name"), choices=PROBLEMS)
+    if "name" not in table:
+        raise ConfigError(join(path, "name"), "is required but missing (or give `factory` = \"module:callable\" "
+                                              "or \"path/to/file.py:callable\" for your own problem)")
+    name = schema.check_str(table["name"], join(path, "name"), choices=PROBLEMS)
     try:
         parameters = problem_parameters(name)
     except ImportError as exc:
@@ -131,7 +144,41 @@ def _check_problem(raw, path: str = "problem"):
         problem = make_problem(name, **kwargs)
     except (TypeError, ValueError) as exc:
         raise translate_error(exc, {k: join(path, k) for k in kwargs}, path) from None
-    return name, kwargs, problem
+    return name, kwargs, problem, dict(table)
+
+
+def _check_factory_problem(table, path: str):
+    from firm_core.problems.check import check_problem
+    from firm_core.problems.registry import factory_parameters, problem_from_factory, resolve_factory_path
+
+    fpath = join(path, "factory")
+    spec = schema.check_str(table["factory"], fpath)
+    if "name" in table:
+        raise ConfigError(join(path, "name"), f"cannot be given with `factory` (one or the other), got {schema.show(table['name'])}")
+    check = table.get("check", True)
+    if not isinstance(check, bool):
+        raise ConfigError(join(path, "check"), f"must be true or false, got {schema.show(check)}")
+    kwargs = {k: v for k, v in table.items() if k not in PROBLEM_KEYS}
+    try:
+        valid = factory_parameters(spec)
+        if valid is not None:
+            schema.check_known_keys(table, path, [*PROBLEM_KEYS, *valid])
+        problem = problem_from_factory(spec, **kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        translated = translate_error(exc, {k: join(path, k) for k in kwargs}, fpath)
+        if translated.path != fpath:
+            raise translated from None
+        raise ConfigError(fpath, str(exc).removeprefix("problem factory ")) from None
+    if check:
+        report = check_problem(problem)
+        if not report.ok:
+            wrong = "; ".join(f"{o.name}: {o.detail}" for o in report.failures)
+            raise ConfigError(fpath, f"{table['factory']!r} builds a problem that fails check_problem: {wrong} "
+                                     f"(fix it, or set check = false in [{path}] to run it anyway)")
+    absolute = resolve_factory_path(spec)
+    return absolute, kwargs, problem, {**dict(table), "factory": absolute}
 
 
 def _check_run(raw, path: str = "run"):
@@ -225,6 +272,7 @@ def apply_overrides(raw: Mapping, *, name: str | None = None, rounds: int | None
 def validate_config(raw: Mapping, *, default_name: str = "default") -> ExperimentConfig:
     """Check every field of ``raw`` and build the problem and engine configs; raise ConfigError on the
     first bad field. Nothing runs here beyond constructing the problem."""
+    schema.check_tree(raw)
     table = schema.require_mapping(raw, "")
     schema.check_known_keys(table, "", SECTIONS)
     name = table.get("name", default_name)
@@ -232,7 +280,7 @@ def validate_config(raw: Mapping, *, default_name: str = "default") -> Experimen
     if not _NAME_RE.match(name):
         raise ConfigError("name", f"must start with a letter or digit and hold only letters, digits, '.', '-', '_' "
                                   f"(it names the output folder), got {name!r}")
-    problem_name, problem_kwargs, problem = _check_problem(schema.require_key(table, "problem", ""))
+    problem_name, problem_kwargs, problem, problem_table = _check_problem(schema.require_key(table, "problem", ""))
     run_kwargs, seed, run_cls = _check_run(table.get("run", {}))
     defaults = _check_defaults(table.get("defaults", {}))
     algorithms = _check_algorithms(schema.require_key(table, "algorithms", ""), "algorithms", defaults, "defaults",
@@ -244,6 +292,7 @@ def validate_config(raw: Mapping, *, default_name: str = "default") -> Experimen
         raise translate_error(exc, {k: join("run", k) for k in run_kwargs} | {"name": "name"}, "run") from None
     normalized = copy.deepcopy(dict(table))
     normalized["name"] = name
+    normalized["problem"] = problem_table  # a factory's file path made absolute, so --resume finds it
     return ExperimentConfig(name=name, problem_name=problem_name, problem_kwargs=problem_kwargs, problem=problem,
                             run=run, seed=seed, algorithms=algorithms, sweep=sweep, raw=normalized)
 
@@ -252,36 +301,111 @@ def validate_config(raw: Mapping, *, default_name: str = "default") -> Experimen
 
 #: File extensions ``load_config_file`` reads, and how.
 CONFIG_FORMATS = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}
+#: Largest config file read (bytes); real configs are a few hundred bytes.
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def _yaml_expanded_size(root) -> int:
+    """Number of nodes the YAML node graph ``root`` expands to, every alias use counted, computed on the
+    graph (each node once), so an exponential "billion laughs" document costs nothing to measure.
+    ConfigError on a recursive alias."""
+    from yaml.nodes import MappingNode, SequenceNode
+
+    def children(node):
+        if isinstance(node, MappingNode):
+            return [n for pair in node.value for n in pair]
+        return list(node.value) if isinstance(node, SequenceNode) else []
+
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        if finished:
+            on_path.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(c)] for c in children(node))
+            continue
+        if id(node) in sizes:
+            continue
+        on_path.add(id(node))
+        stack.append((node, True))
+        for child in children(node):
+            if id(child) in on_path:
+                raise ConfigError("", "holds a recursive YAML alias (an anchor used inside itself)")
+            if id(child) not in sizes:
+                stack.append((child, False))
+    return sizes[id(root)]
+
+
+def _load_yaml(text: str):
+    """yaml.safe_load with alias expansion bounded before anything is built."""
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _yaml_expanded_size(node)
+        if size > schema.MAX_CONFIG_NODES:
+            raise ConfigError("", f"expands to {size:.3g} values through its YAML aliases (at most "
+                                  f"{schema.MAX_CONFIG_NODES} allowed); remove the nested aliases")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _read_text(path: Path) -> str:
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError("", f"config file {str(path)!r} is {size} bytes, more than the {MAX_CONFIG_BYTES} "
+                                  "a configuration may have")
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError("", f"config file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError("", f"config file {str(path)!r} is more than the {MAX_CONFIG_BYTES} bytes a configuration "
+                              "may have")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError("", f"config file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
 def read_config_file(path) -> dict:
-    """Parse a TOML / YAML / JSON file (by extension) into a dict; ConfigError names the file on failure."""
+    """Parse a TOML / YAML / JSON file (by extension) into a dict; ConfigError names the file on failure.
+
+    Bounded: at most :data:`MAX_CONFIG_BYTES` bytes, :data:`~firm.experiments.schema.MAX_CONFIG_NODES`
+    values after YAML alias expansion (measured before the document is built) and 64-bit integers."""
     path = Path(path)
     fmt = CONFIG_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ConfigError("", f"config file {str(path)!r}: unknown extension {path.suffix!r}; "
+        raise ConfigError("", f"config file {str(path)!r}: unknown extension {schema.show(path.suffix)}; "
                               f"use one of {', '.join(CONFIG_FORMATS)}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError("", f"config file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    text = _read_text(path)
     try:
         if fmt == "toml":
             import tomllib
 
             data = tomllib.loads(text)
         elif fmt == "yaml":
-            import yaml
-
-            data = yaml.safe_load(text)
+            data = _load_yaml(text)
         else:
             import json
 
             data = json.loads(text)
+    except ConfigError as exc:
+        raise ConfigError("", f"config file {str(path)!r} {exc}") from None
     except Exception as exc:  # noqa: BLE001 - any parser error becomes a message naming the file
         raise ConfigError("", f"config file {str(path)!r} is not valid {fmt.upper()}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError("", f"config file {str(path)!r} must hold a table at the top level, got {type(data).__name__}")
+    try:
+        schema.check_tree(data)
+    except ConfigError as exc:
+        raise ConfigError("", f"config file {str(path)!r}: {exc}") from None
     return data
 
 

@@ -39,14 +39,42 @@ _COLORS = plt.get_cmap("tab10").colors
 _MARKERS = "osD^vP*Xh<>"
 
 
+#: Labels starting with this are FIRM's: drawn last (on top of the others) and outlined in black, so
+#: the method the figures are about is never hidden under a baseline that lands at the same place.
+HIGHLIGHT_PREFIX = "FIRM"
+#: Final-point markers: the k-th drawn series gets size MARKER_MAX - MARKER_STEP * k (at least
+#: MARKER_MIN), so coinciding points stack as concentric rims instead of hiding each other.
+MARKER_MAX, MARKER_STEP, MARKER_MIN = 12.0, 1.2, 5.0
+
+
 def _style(index: int) -> dict:
     return {"color": _COLORS[index % len(_COLORS)], "marker": _MARKERS[index % len(_MARKERS)]}
 
 
-def _save(fig, path) -> Path:
+def _highlighted(label: str) -> bool:
+    return label.startswith(HIGHLIGHT_PREFIX)
+
+
+def _drawing_order(labels) -> list[int]:
+    """Indices of ``labels`` in the order to draw them: the others first, FIRM's last (on top)."""
+    labels = list(labels)
+    return sorted(range(len(labels)), key=lambda i: _highlighted(labels[i]))
+
+
+def _point_style(index: int, rank: int, label: str) -> dict:
+    """Marker style of series ``index`` drawn ``rank``-th: shrinking sizes; FIRM's outlined in black."""
+    style = _style(index)
+    size = max(MARKER_MIN, MARKER_MAX - MARKER_STEP * rank)
+    edge = {"markeredgecolor": "black", "markeredgewidth": 1.3} if _highlighted(label) else \
+        {"markeredgecolor": "white", "markeredgewidth": 0.7}
+    return {"marker": style["marker"], "color": style["color"], "markersize": size, "zorder": 3 + rank, **edge}
+
+
+def _save(fig, path, *, tight: bool = True) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
@@ -74,9 +102,12 @@ def draw_log_curves(ax, curves: Mapping[str, np.ndarray], ylabel: str) -> None:
         if not positive.any():
             ax.plot([], [], color=style["color"], label=f"{label} (= 0 every round)")
             continue
-        every = max(1, len(y) // 10)
+        every = max(1, len(curves), len(y) // 10)
+        offset = (i * every) // max(1, len(curves))  # distinct offsets: coinciding curves show every marker
+        top = _highlighted(label)
         ax.plot(rounds[positive], y[positive], label=label, color=style["color"], marker=style["marker"],
-                markevery=every, markersize=4, linewidth=1.4)
+                markevery=(offset, every), markersize=4.5 if top else 4, linewidth=1.8 if top else 1.3,
+                zorder=4 if top else 2)
         drawn += 1
     if drawn:
         ax.set_yscale("log")
@@ -135,16 +166,19 @@ def plot_objectives(
     panels = m + (1 if m == 2 else 0)
     fig, axes = plt.subplots(1, panels, figsize=(3.6 * panels, 3.9), squeeze=False)
     axes = axes[0]
-    for i, (label, values) in enumerate(trajectories.items()):
+    items = list(trajectories.items())
+    for rank, i in enumerate(_drawing_order(label for label, _ in items)):
+        label, values = items[i]
         f = _check_points(values, label, m)
-        style = _style(i)
+        style, top = _style(i), _highlighted(label)
         for obj in range(m):
-            axes[obj].plot(np.arange(len(f)), f[:, obj], color=style["color"], label=label, linewidth=1.3)
+            axes[obj].plot(np.arange(len(f)), f[:, obj], color=style["color"], label=label,
+                           linewidth=1.8 if top else 1.3, zorder=4 if top else 2)
         if m == 2:
             ax = axes[2]
-            ax.plot(f[:, 0], f[:, 1], color=style["color"], linewidth=1.0, alpha=0.8, label=label)
+            ax.plot(f[:, 0], f[:, 1], color=style["color"], linewidth=1.0, alpha=0.8, label=label, zorder=2)
             ax.plot(f[0, 0], f[0, 1], marker=style["marker"], color=style["color"], fillstyle="none", markersize=7)
-            ax.plot(f[-1, 0], f[-1, 1], marker=style["marker"], color=style["color"], markersize=7)
+            ax.plot(f[-1, 0], f[-1, 1], linestyle="none", **_point_style(i, rank, label))
     for obj in range(m):
         axes[obj].set_xlabel("round t")
         axes[obj].set_ylabel(f"$F_{obj + 1}(x_t)$")
@@ -157,13 +191,18 @@ def plot_objectives(
             ax.plot(fr[:, 0], fr[:, 1], color="black", linestyle="--", linewidth=1.2, label="analytic front")
         ax.set_xlabel("$F_1$")
         ax.set_ylabel("$F_2$")
-        ax.set_title("path in objective space")
+        ax.set_title("path in objective space (open: start)")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
+        handles, labels = ax.get_legend_handles_labels()
     else:
-        axes[0].legend(fontsize=7)
+        handles, labels = axes[0].get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda k: list(trajectories).index(labels[k]) if labels[k] in trajectories else -1)
     fig.suptitle(title)
-    return _save(fig, path)
+    fig.tight_layout()
+    # the legend goes beside the panels, where it covers no data
+    fig.subplots_adjust(right=1 - 1.45 / fig.get_figwidth())
+    fig.legend([handles[k] for k in order], [labels[k] for k in order], loc="center right", fontsize=7, frameon=False)
+    return _save(fig, path, tight=False)
 
 
 def _pairs(m: int) -> list[tuple[int, int]]:
@@ -187,15 +226,18 @@ def plot_front(
             order = np.argsort(fr[:, a]) if m == 2 else slice(None)
             kw = {"linestyle": "--", "linewidth": 1.2} if m == 2 else {"linestyle": "none", "marker": ".", "markersize": 2, "alpha": 0.4}
             ax.plot(fr[order, a], fr[order, b], color="black", label="analytic front", **kw)
-        for i, (label, values) in enumerate(points.items()):
+        items = list(points.items())
+        for rank, i in enumerate(_drawing_order(label for label, _ in items)):
+            label, values = items[i]
             p = _check_points(values, label, m)
-            style = _style(i)
             text = label if not annotations or label not in annotations else f"{label} ({annotations[label]})"
-            ax.plot(p[:, a], p[:, b], linestyle="none", marker=style["marker"], color=style["color"], markersize=7,
-                    alpha=0.85, label=text)
+            ax.plot(p[:, a], p[:, b], linestyle="none", label=text, **_point_style(i, rank, label))
         ax.set_xlabel(f"$F_{a + 1}$")
         ax.set_ylabel(f"$F_{b + 1}$")
         ax.grid(True, alpha=0.3)
-    axes[0].legend(fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    names = [k for k in points]
+    order = sorted(range(len(labels)), key=lambda k: next((j for j, n in enumerate(names) if labels[k].startswith(n)), -1))
+    axes[0].legend([handles[k] for k in order], [labels[k] for k in order], fontsize=8)
     fig.suptitle(title)
     return _save(fig, path)

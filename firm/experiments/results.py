@@ -5,36 +5,39 @@ metrics.json::
     {"format": "firm-run", "version": 1, "name": ..., "config": <the validated config tree>,
      "problem": problem.describe(), "pareto_front": [[F1, F2], ...] or null,
      "algorithms": {key: {"label": ..., "algorithm": AlgorithmConfig.to_dict(),
-                          "status": "pending" | "done" | "failed", "error": str | null,
+                          "status": "pending" | "done" | "diverged" | "interrupted" | "failed",
+                          "error": str | null (why it failed, diverged or was interrupted),
                           "summary": SummaryRow.to_dict() | null, "history": History.to_dict() | null}}}
 
-JSON is strict: NaN is written as null (History.from_dict reads it back as NaN).
+JSON is strict: NaN is written as null (History.from_dict reads it back as NaN). Every file is written
+to a temporary name and renamed, so an interrupt never leaves half a file.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
-from firm_core.federated.history import json_safe
+from firm_core.federated.history import atomic_text_file, json_safe
 
 FORMAT = "firm-run"
 VERSION = 1
 METRICS_FILE = "metrics.json"
-STATUSES = ("pending", "done", "failed")
+#: An algorithm's status in metrics.json: not run yet, finished, stopped on divergence (a result, kept on
+#: resume), stopped by Ctrl-C (continued on resume), failed with an error (rerun on resume).
+STATUSES = ("pending", "done", "diverged", "interrupted", "failed")
+#: Statuses whose history is a result that ``--resume`` keeps.
+FINISHED = ("done", "diverged")
 
 
 def write_json(path, data) -> Path:
-    """Write JSON atomically (temp file + rename), so a crash never leaves a half-written file."""
+    """Write JSON atomically (temp file, fsync, rename), so a crash never leaves a half-written file."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_text_file(path) as fh:
         json.dump(json_safe(data), fh, allow_nan=False, indent=1)
         fh.write("\n")
-    os.replace(tmp, path)
     return path
 
 
@@ -65,13 +68,57 @@ def read_metrics(path) -> dict:
             data = json.load(fh)
     except FileNotFoundError:
         raise ValueError(f"read_metrics: no {METRICS_FILE} at {str(path)!r}") from None
-    except json.JSONDecodeError as exc:
+    except OSError as exc:
+        raise ValueError(f"read_metrics: {str(path)!r} cannot be read ({exc.strerror or exc})") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         raise ValueError(f"read_metrics: {str(path)!r} is not valid JSON: {exc}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"read_metrics: {str(path)!r} is not a firm run's {METRICS_FILE} (format {data.get('format')!r})")
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise ValueError(f"read_metrics: {str(path)!r} is not a firm run's {METRICS_FILE} (format {found!r})")
     if data.get("version") != VERSION:
         raise ValueError(f"read_metrics: {str(path)!r} has version {data.get('version')!r}, expected {VERSION}")
+    algorithms = data.get("algorithms")
+    if not isinstance(algorithms, dict) or not isinstance(data.get("config"), dict):
+        raise ValueError(f"read_metrics: {str(path)!r} lacks its `config` or `algorithms` table (was it edited?)")
+    for key, entry in algorithms.items():
+        if not isinstance(entry, dict) or entry.get("status") not in STATUSES:
+            found = entry.get("status") if isinstance(entry, dict) else entry
+            raise ValueError(f"read_metrics: {str(path)!r}: algorithm {key!r} has status {found!r}, expected one of "
+                             f"{', '.join(STATUSES)} (was the file edited?)")
     return data
+
+
+def check_matches_config(metrics: dict, config) -> None:
+    """ValueError unless ``metrics`` lists exactly the algorithms of ``config`` (same keys, same order),
+    each with its saved history when it finished: what a resume relies on."""
+    saved = list(metrics["algorithms"])
+    wanted = [entry.key for entry in config.algorithms]
+    if saved != wanted:
+        raise ValueError(f"{METRICS_FILE} lists the algorithms {saved} but its config gives {wanted}: the folder was "
+                         "edited; restore it, or start a new run in another folder")
+    from firm_core.federated.history import History
+
+    for key, entry in metrics["algorithms"].items():
+        if entry["status"] not in FINISHED:
+            continue
+        summary = entry.get("summary")
+        try:
+            if not isinstance(summary, dict) or not isinstance(summary.get("total_time_s"), int | float):
+                raise ValueError("its summary is missing")
+            History.from_dict(entry.get("history"))
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(f"{METRICS_FILE}: algorithm {key!r} is marked {entry['status']!r} but its saved result is "
+                             f"unreadable ({exc}): the file was edited; restore it, or start a new run in another "
+                             "folder") from None
+
+
+def is_run_folder(path) -> bool:
+    """True when ``path`` holds a readable metrics.json of a firm run."""
+    try:
+        read_metrics(path)
+    except (ValueError, OSError):
+        return False
+    return True
 
 
 def load_histories(path, *, include_unfinished: bool = False) -> dict:
@@ -81,6 +128,6 @@ def load_histories(path, *, include_unfinished: bool = False) -> dict:
     data = read_metrics(path)
     out = {}
     for key, entry in data["algorithms"].items():
-        if entry["history"] is not None and (include_unfinished or entry["status"] == "done"):
+        if entry["history"] is not None and (include_unfinished or entry["status"] in FINISHED):
             out[key] = History.from_dict(entry["history"])
     return out

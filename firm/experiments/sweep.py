@@ -9,7 +9,8 @@ samples) the sweep reports, per algorithm,
 
 with the reference point r = sweep.reference, or by default the front's nadir pushed out by
 REFERENCE_MARGIN of the front's range per objective: r = nadir + margin (nadir - ideal). The front's
-own hypervolume with the same r is the upper bound the points are compared to.
+own hypervolume with the same r is the upper bound the points are compared to. A run that diverges
+(its history's status) is listed with its message and left out of the scores and the plot.
 """
 
 from __future__ import annotations
@@ -64,13 +65,15 @@ class SweepOutcome:
     reference: np.ndarray | None
     plot: Path
     json_path: Path
+    diverged: dict = None  # {label: [preference of each run that diverged]}
 
     @property
     def table(self) -> str:
         lines = [f"{'algorithm':<22}{'points':>7}{'hypervolume':>14}{'IGD':>12}"]
         for label, pts in self.points.items():
             hv, igd = self.hypervolume.get(label), self.igd.get(label)
-            lines.append(f"{label:<22}{len(pts):>7}{_fmt(hv):>14}{_fmt(igd):>12}")
+            note = f"  ({len(self.diverged[label])} diverged, left out)" if self.diverged and self.diverged.get(label) else ""
+            lines.append(f"{label:<22}{len(pts):>7}{_fmt(hv):>14}{_fmt(igd):>12}{note}")
         if self.front_hypervolume is not None:
             lines.append(f"{'analytic front':<22}{'':>7}{_fmt(self.front_hypervolume):>14}{'0':>12}")
             lines.append(f"reference point r = {np.array2string(self.reference, precision=4)}")
@@ -97,6 +100,7 @@ def run_sweep(config: ExperimentConfig, out_dir, *, progress: bool = True) -> Sw
 
     points: dict[str, np.ndarray] = {}
     finals: dict[str, list] = {}
+    diverged: dict[str, list] = {}
     jobs = [(entry, p) for entry in settings.algorithms for p in prefs]
     bar = tqdm(jobs, desc="sweep", unit="run", disable=not progress)
     for entry, p in bar:
@@ -104,11 +108,16 @@ def run_sweep(config: ExperimentConfig, out_dir, *, progress: bool = True) -> Sw
         cfg = entry.config.replace(preference=tuple(float(v) for v in p))
         history = engine.run(problem, cfg, config.run, progress=False)
         final = history.final()
-        points.setdefault(entry.label, []).append(np.asarray(final["objectives"], dtype=np.float64))
+        points.setdefault(entry.label, [])
+        diverged.setdefault(entry.label, [])
+        if history.status == "diverged":
+            diverged[entry.label].append(p.tolist())
+        else:
+            points[entry.label].append(np.asarray(final["objectives"], dtype=np.float64))
         finals.setdefault(entry.label, []).append(
             {"preference": p.tolist(), "objectives": final["objectives"], "phi": final.get("phi"),
-             "dist_pareto": final.get("dist_pareto")})
-    points = {label: np.vstack(v) for label, v in points.items()}
+             "dist_pareto": final.get("dist_pareto"), "status": history.status, "message": history.message})
+    points = {label: np.vstack(v) if v else np.empty((0, m)) for label, v in points.items()}
 
     front = problem.pareto_front(settings.front_points)
     hv, igd, front_hv, reference = {}, {}, None, None
@@ -117,14 +126,15 @@ def run_sweep(config: ExperimentConfig, out_dir, *, progress: bool = True) -> Sw
         reference = np.asarray(settings.reference, dtype=np.float64) if settings.reference else default_reference(front)
         front_hv = float(pareto.hypervolume(front, reference))
         for label, pts in points.items():
-            hv[label] = float(pareto.hypervolume(pts, reference))
-            igd[label] = float(pareto.igd(pts, front))
+            if len(pts):
+                hv[label] = float(pareto.hypervolume(pts, reference))
+                igd[label] = float(pareto.igd(pts, front))
 
     annotations = {label: f"HV {hv[label]:.3f}, IGD {igd[label]:.3f}" for label in hv}
     title = f"{config.name}: preference sweep, {len(prefs)} points"
     if front_hv is not None:
         title += f" (front HV {front_hv:.3f})"
-    plot = plots.plot_front(points, out_dir / PARETO_PLOT, front=front, title=title, annotations=annotations)
+    plot = plots.plot_front({k: v for k, v in points.items() if len(v)}, out_dir / PARETO_PLOT, front=front, title=title, annotations=annotations)
     data = {
         "format": "firm-sweep",
         "version": 1,
@@ -142,4 +152,5 @@ def run_sweep(config: ExperimentConfig, out_dir, *, progress: bool = True) -> Sw
     }
     json_path = results.write_json(out_dir / SWEEP_FILE, data)
     return SweepOutcome(out_dir=out_dir, preferences=prefs, points=points, hypervolume=hv, igd=igd,
-                        front_hypervolume=front_hv, reference=reference, plot=plot, json_path=json_path)
+                        front_hypervolume=front_hv, reference=reference, plot=plot, json_path=json_path,
+                        diverged=diverged)

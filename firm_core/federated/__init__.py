@@ -35,7 +35,8 @@ from .client import (
     sketch_floats,
 )
 from .config import ALGORITHMS, DISPLAY_NAMES, AlgorithmConfig, RunConfig
-from .engine import load_checkpoint, run, run_many, save_checkpoint
+from .checkpoint import CheckpointError
+from .engine import RunInterrupted, load_checkpoint, run, run_many, save_checkpoint
 from .faults import ClientDroppedWarning, RoundSkippedWarning
 from .history import History, RoundRecord
 from .metrics import evaluate_point, lambda_disagreement, model_drift
@@ -45,6 +46,8 @@ from .server import aggregate, aggregate_mgda, fedcmoo_weights, normalized_weigh
 from .task import ClientTask
 
 __all__ = [
+    "CheckpointError",
+    "RunInterrupted",
     "ALGORITHMS",
     "BYTES_PER_FLOAT",
     "DISPLAY_NAMES",

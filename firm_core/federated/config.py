@@ -35,6 +35,11 @@ DISPLAY_NAMES = {
 #: beta used by FIRM when the config leaves it unset.
 DEFAULT_FIRM_BETA = 1.0
 
+#: FedCMOO's server: "official" (bias-corrected Gram estimate from the clients' Grams, sketches and cross
+#: terms, lambda by a fixed number of warm-started projected gradient steps, as the authors' code runs it)
+#: or "exact_lambda" (lambda solved exactly on the Gram of the averaged sketches).
+FEDCMOO_VARIANTS: tuple[str, ...] = ("official", "exact_lambda")
+
 #: Algorithms whose lambda-problem is plain MGDA (beta fixed at 0) or that solve no lambda problem at all:
 #: a non-zero beta for them is a configuration error rather than something silently ignored.
 _BETA_FIXED_ZERO = ("local_mgda", "fedavg_ls", "fmgda", "fsmgda")
@@ -73,6 +78,10 @@ class AlgorithmConfig:
         update is the full-participation update (``firm_core.federated.sampling.sample_round``).
     method : min-norm solver method (``firm_core.METHODS``).
     sketch_rank : FedCMOO's rank r of each client's randomized-SVD sketch (1 <= r <= M).
+    fedcmoo_variant : FedCMOO's server, one of :data:`FEDCMOO_VARIANTS` (default "official").
+    scale_iterations : FedCMOO official variant: projected gradient steps for lambda per round (>= 1).
+    scale_lr : FedCMOO official variant: their step size (> 0) on the normalized Gram estimate.
+    scale_momentum : FedCMOO official variant: heavy-ball momentum in [0, 1) (reset every round).
     seed : non-negative integer; all randomness of a run derives from it.
     label : display name for tables and plots (default: the algorithm's name, plus beta for FIRM).
     """
@@ -86,6 +95,10 @@ class AlgorithmConfig:
     participation: int | None = None
     method: str = "auto"
     sketch_rank: int = 1
+    fedcmoo_variant: str = "official"
+    scale_iterations: int = 1000
+    scale_lr: float = 1e-3
+    scale_momentum: float = 0.0
     seed: int = 0
     label: str | None = None
 
@@ -120,9 +133,22 @@ class AlgorithmConfig:
         if self.method not in METHODS:
             raise _err(c, "method", f"must be one of {METHODS}", self.method)
         set_("sketch_rank", _check_int(c, "sketch_rank", self.sketch_rank, minimum=1))
+        self._check_fedcmoo_fields(c)
         set_("seed", _check_int(c, "seed", self.seed, minimum=0))
         if self.label is not None and (not isinstance(self.label, str) or not self.label):
             raise _err(c, "label", "must be a non-empty string or None", self.label)
+
+    def _check_fedcmoo_fields(self, c: str) -> None:
+        if not isinstance(self.fedcmoo_variant, str):
+            raise TypeError(f"{c}: `fedcmoo_variant` must be a str, got {type(self.fedcmoo_variant).__name__}")
+        if self.fedcmoo_variant not in FEDCMOO_VARIANTS:
+            raise _err(c, "fedcmoo_variant", f"must be one of {FEDCMOO_VARIANTS}", self.fedcmoo_variant)
+        object.__setattr__(self, "scale_iterations", _check_int(c, "scale_iterations", self.scale_iterations, minimum=1))
+        object.__setattr__(self, "scale_lr", _check_pos_float(c, "scale_lr", self.scale_lr))
+        mom = self.scale_momentum
+        if isinstance(mom, bool) or not isinstance(mom, numbers.Real) or not np.isfinite(mom) or not 0 <= mom < 1:
+            raise _err(c, "scale_momentum", "must be a number in [0, 1)", mom)
+        object.__setattr__(self, "scale_momentum", float(mom))
 
     # --- derived values -------------------------------------------------------------------------
     @property

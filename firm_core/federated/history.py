@@ -5,7 +5,12 @@ dist_pareto(x_t), all from full gradients of the global objective) and what happ
 (D_lambda, D_x, communication, wall time, participants, dropped clients). So ``series("phi")`` is
 phi(x_0), ..., phi(x_{T-1}); the metrics of the final iterate x_T are in ``final``.
 
+A history also carries the run's ``status`` ("completed", "diverged", "interrupted", "failed" or
+"running") and a one-line ``message`` saying why a run stopped early. Records carry ``extras``: named
+per-round scalars a backend reports (rewards, KL, ...), written as CSV columns ``extra.<name>``.
+
 JSON is strict (no NaN literals): NaN and inf floats are written as null and read back as NaN.
+Files are written to a temporary name and renamed, so a crash never leaves half a file.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import csv
 import dataclasses
 import json
 import math
+import numbers
 import os
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +35,12 @@ VECTOR_KEYS = ("objectives", "lambda_mean")
 INT_KEYS = ("round", "uplink_floats", "downlink_floats", "uplink_bytes", "downlink_bytes")
 
 SCHEMA_VERSION = 1
+
+#: Run statuses: still going, ran every round, stopped on a non-finite iterate or a numerical error,
+#: stopped by the user (Ctrl-C), stopped by another error.
+RUN_STATUSES = ("running", "completed", "diverged", "interrupted", "failed")
+#: CSV column prefix of the per-round extras.
+EXTRA_PREFIX = "extra."
 
 
 @dataclass(frozen=True)
@@ -49,8 +62,7 @@ class RoundRecord:
     skipped : True when no client was left, so x_{t+1} = x_t.
     solver_status : worst min-norm solver status of the round ("converged", "max_iter", "numerical"),
         or "" when no lambda problem was solved.
-    extras : further scalar metrics of x_t that the client task's evaluation reports (for example a
-        reward or a KL divergence), by name; empty for numpy problems.
+    extras : {name: float} per-round scalars reported by a backend (rewards, KL, ...); empty by default.
     """
 
     round: int
@@ -69,11 +81,14 @@ class RoundRecord:
     dropped: tuple[dict, ...] = ()
     skipped: bool = False
     solver_status: str = ""
-    extras: dict = field(default_factory=dict)
+    extras: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "extras", check_extras(self.extras))
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        d["extras"] = {str(k): float(v) for k, v in self.extras.items()}
+        d["extras"] = dict(self.extras)
         d["objectives"] = list(self.objectives)
         d["lambda_mean"] = list(self.lambda_mean)
         d["participants"] = list(self.participants)
@@ -96,8 +111,25 @@ class RoundRecord:
         d["dist_pareto"] = None if d.get("dist_pareto") is None else float(d["dist_pareto"])
         d["participants"] = tuple(int(i) for i in d["participants"])
         d["dropped"] = tuple({"client": int(x["client"]), "reason": str(x["reason"])} for x in d.get("dropped", ()))
-        d["extras"] = {str(k): _nan_if_none(v) for k, v in (d.get("extras") or {}).items()}
+        extras = d.get("extras") or {}
+        if not isinstance(extras, dict):
+            raise ValueError(f"RoundRecord: `extras` must be a dict of floats, got {type(extras).__name__}")
+        d["extras"] = {k: _nan_if_none(v) for k, v in extras.items()}
         return cls(**d)
+
+
+def check_extras(extras) -> dict[str, float]:
+    """``extras`` as {str: float}; TypeError naming the key or value that is not a name / real number."""
+    if not isinstance(extras, dict):
+        raise TypeError(f"RoundRecord: `extras` must be a dict of {{name: float}}, got {type(extras).__name__}")
+    out = {}
+    for k, v in extras.items():
+        if not isinstance(k, str) or not k:
+            raise TypeError(f"RoundRecord: `extras` keys must be non-empty strings, got {k!r}")
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise TypeError(f"RoundRecord: `extras[{k!r}]` must be a real number, got {type(v).__name__}")
+        out[k] = float(v)
+    return out
 
 
 @dataclass
@@ -106,11 +138,26 @@ class History:
 
     ``final`` (set by the engine when the run ends): {"round": T, "phi": phi(x_T), "objectives": F(x_T),
     "dist_pareto": ..., "x": x_T as a list}.
+    ``status`` : one of :data:`RUN_STATUSES` (set by the engine; "completed" for a history built by hand);
+    ``message`` : why the run stopped early ("" when it completed).
     """
 
     records: list[RoundRecord] = field(default_factory=list)
     metadata: dict = field(default_factory=dict)
     final_point: dict | None = None
+    status: str = "completed"
+    message: str = ""
+
+    def __post_init__(self):
+        self.set_status(self.status, self.message)
+
+    def set_status(self, status: str, message: str = "") -> None:
+        """Set the run status (one of :data:`RUN_STATUSES`) and its message."""
+        if status not in RUN_STATUSES:
+            raise ValueError(f"History: `status` must be one of {RUN_STATUSES}, got {status!r}")
+        if not isinstance(message, str):
+            raise TypeError(f"History: `message` must be a string, got {type(message).__name__}")
+        self.status, self.message = status, message
 
     def append(self, record: RoundRecord) -> None:
         if not isinstance(record, RoundRecord):
@@ -129,8 +176,12 @@ class History:
     def series(self, key: str) -> np.ndarray:
         """One value per round: shape (T,) for scalar fields, (T, M) for per-objective fields.
 
-        dist_pareto None becomes NaN; ``num_participants`` and ``num_dropped`` count the lists.
+        dist_pareto None becomes NaN; ``num_participants`` and ``num_dropped`` count the lists;
+        ``"extra.<name>"`` is that extra per round (NaN in rounds that did not report it).
         """
+        if key.startswith(EXTRA_PREFIX):
+            name = key[len(EXTRA_PREFIX):]
+            return np.array([r.extras.get(name, np.nan) for r in self.records], dtype=np.float64)
         if key == "num_participants":
             return np.array([len(r.participants) for r in self.records], dtype=np.int64)
         if key == "num_dropped":
@@ -138,6 +189,7 @@ class History:
         names = {f.name for f in dataclasses.fields(RoundRecord)}
         if key not in names or key in ("participants", "dropped", "extras"):
             valid = sorted(names - {"participants", "dropped", "extras"} | {"num_participants", "num_dropped"})
+            valid.append("extra.<name>")
             raise ValueError(f"History.series: `key` must be one of {valid}, got {key!r}")
         vals = [getattr(r, key) for r in self.records]
         if key == "dist_pareto":
@@ -186,6 +238,8 @@ class History:
             "metadata": self.metadata,
             "records": [r.to_dict() for r in self.records],
             "final": self.final_point,
+            "status": self.status,
+            "message": self.message,
         }
 
     @classmethod
@@ -198,13 +252,14 @@ class History:
         final = data.get("final")
         if final is not None:
             final = _restore_final(final)
-        hist = cls(metadata=dict(data.get("metadata", {})), final_point=final)
+        hist = cls(metadata=dict(data.get("metadata", {})), final_point=final,
+                   status=data.get("status", "completed"), message=data.get("message", ""))
         for r in data["records"]:
             hist.append(RoundRecord.from_dict(r))
         return hist
 
     def to_json(self, path: str | os.PathLike) -> None:
-        with open(path, "w", encoding="utf-8") as fh:
+        with atomic_text_file(path) as fh:
             json.dump(json_safe(self.to_dict()), fh, allow_nan=False, indent=1)
             fh.write("\n")
 
@@ -219,13 +274,19 @@ class History:
         cols += ["d_lambda", "d_x", "dist_pareto"] + [f"lambda_mean_{j}" for j in range(m)]
         cols += ["uplink_floats", "downlink_floats", "uplink_bytes", "downlink_bytes", "wall_time"]
         cols += ["num_participants", "participants", "num_dropped", "dropped", "skipped", "solver_status"]
+        cols += [EXTRA_PREFIX + name for name in self.extra_names()]
         return cols
+
+    def extra_names(self) -> list[str]:
+        """Sorted names of every extra any record reports."""
+        return sorted({name for r in self.records for name in r.extras})
 
     def to_csv(self, path: str | os.PathLike) -> None:
         """One row per round; per-objective lists become objective_j / lambda_mean_j columns, the
-        participant list is space-separated ids and dropped is "id:reason; ..."; NaN / None are empty."""
+        participant list is space-separated ids and dropped is "id:reason; ..."; extras are ``extra.<name>``
+        columns; NaN / None (and an extra a round did not report) are empty."""
         cols = self.csv_columns()
-        with open(path, "w", newline="", encoding="utf-8") as fh:
+        with atomic_text_file(path, newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(cols)
             for r in self.records:
@@ -251,7 +312,9 @@ class History:
                     row[f"objective_{j}"] = v
                 for j, v in enumerate(r.lambda_mean):
                     row[f"lambda_mean_{j}"] = v
-                writer.writerow([_csv_cell(row[c]) for c in cols])
+                for name, v in r.extras.items():
+                    row[EXTRA_PREFIX + name] = v
+                writer.writerow([_csv_cell(row.get(c)) for c in cols])
 
     @staticmethod
     def read_csv(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -267,6 +330,35 @@ class History:
                 continue
             out[col] = np.array([float(row[col]) if row[col] != "" else np.nan for row in rows])
         return out
+
+
+class atomic_text_file:  # noqa: N801 - used like open()
+    """``with atomic_text_file(path) as fh``: write to a temporary file beside ``path``, flush, fsync and
+    rename it over ``path`` on success; on any exception (Ctrl-C included) remove it and leave ``path`` as
+    it was."""
+
+    def __init__(self, path, newline=None):
+        self.path = os.fspath(path)
+        self.newline = newline
+
+    def __enter__(self):
+        folder = os.path.dirname(os.path.abspath(self.path))
+        fd, self.tmp = tempfile.mkstemp(dir=folder, prefix=".firm-tmp-", suffix=".part")
+        self.fh = os.fdopen(fd, "w", encoding="utf-8", newline=self.newline)
+        return self.fh
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None:
+                self.fh.flush()
+                os.fsync(self.fh.fileno())
+            self.fh.close()
+            if exc_type is None:
+                os.replace(self.tmp, self.path)
+        finally:
+            if os.path.exists(self.tmp):
+                os.unlink(self.tmp)
+        return False
 
 
 def _csv_cell(v) -> str:
@@ -305,4 +397,6 @@ def _restore_final(final: dict) -> dict:
         out["phi"] = _nan_if_none(out["phi"])
     if "objectives" in out:
         out["objectives"] = [_nan_if_none(v) for v in out["objectives"]]
+    if isinstance(out.get("x"), list) and any(v is None for v in out["x"]):
+        out["x"] = [_nan_if_none(v) for v in out["x"]]
     return out

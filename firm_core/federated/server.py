@@ -3,7 +3,11 @@
     aggregate:            x_{t+1} = x_t + eta_g sum_i wbar_i (y_i - x_t),  wbar_i = w_i / sum_j w_j
     aggregate_mgda:       D_m = sum_i wbar_i Delta_{i,m};  lambda = argmin_{simplex} ||D^T lambda||^2;
                           x_{t+1} = x_t - eta_g D^T lambda                       (FMGDA / FSMGDA)
-    sketched_jacobian:    G = sum_i wbar_i L_i R_i  (FedCMOO's estimate of the global Jacobian)
+    sketched_jacobian:    G = sum_i wbar_i L_i R_i  (FedCMOO exact-lambda variant: estimate of the global Jacobian)
+    official_gram_estimate: FedCMOO's bias-corrected estimate of G G^T from the clients' Grams, sketches
+                          and cross terms (official variant)
+    projected_scale_descent: FedCMOO's lambda: fixed-count projected gradient steps on the normalized
+                          estimate, warm-started (official variant)
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..result import SolverStatus
+from ..simplex import _project_simplex
 from ..weighting import combine, firm_weights
 
 
@@ -80,3 +85,74 @@ def fedcmoo_weights(jacobian_estimate, *, beta: float, preference, method: str =
     """FedCMOO server: lambda = lambda*(G G^T; beta, p) (FIRM's weighting) on the estimate G (M, d)."""
     lam, status, _ = firm_weights(jacobian=jacobian_estimate, beta=beta, preference=preference, method=method)
     return lam, status
+
+
+#: FedCMOO (official variant): the residual term (N - 1) sum_i D_i D_i^T enters the Gram estimate only
+#: when sqrt(sum_i ||C_i||^2 / sum_i ||D_i||^2) <= this (the sketches capture too little of the Jacobians).
+RESIDUAL_TERM_RATIO = 1.5
+
+#: FedCMOO (official variant): the estimate is divided by n^2, n = mean_m sqrt(Q_mm + this).
+SCALE_NORMALIZATION_EPS = 1e-4
+
+#: FedCMOO (official variant): the lambda iteration reports "converged" when the KKT residual
+#: ||l - Proj(l - g)|| of the normalized problem is at most this, else "max_iter".
+SCALE_KKT_TOL = 1e-8
+
+
+def official_gram_estimate(grams, crosses, residuals, sketches, sum_sketch) -> np.ndarray:
+    """FedCMOO's bias-corrected estimate (M, M) of G G^T, G = sum_i B_i, from n clients' uploads.
+
+    grams B_i B_i^T, crosses D_i (S - C_i)^T, residuals D_i D_i^T: (n, M, M); sketches C_i: (n, M, d);
+    sum_sketch S (M, d), the server's compression of sum_i C_i. With the cross terms
+    sum_{i != j} B_i B_j^T = sum_i B_i (G - B_i)^T approximated through B_i = C_i + D_i, G ~ S:
+
+        Q = (1/n) [ sum_i B_i B_i^T + sum_i C_i (S - C_i)^T + 2 sum_i D_i (S - C_i)^T + R ],
+        R = (n - 1) sum_i D_i D_i^T  if  sum_i ||C_i||^2 <= RESIDUAL_TERM_RATIO^2 sum_i ||D_i||^2,  else 0
+
+    (||D_i||^2 = trace of residual_i). Q need be neither symmetric nor PSD; it is used as it is.
+    """
+    g, x, r = (np.asarray(a, dtype=np.float64) for a in (grams, crosses, residuals))
+    c, s = np.asarray(sketches, dtype=np.float64), np.asarray(sum_sketch, dtype=np.float64)
+    n = g.shape[0] if g.ndim == 3 else -1
+    if n < 1 or g.shape[1] != g.shape[2] or x.shape != g.shape or r.shape != g.shape or c.ndim != 3 or (
+        c.shape[:2] != g.shape[:2] or s.shape != c.shape[1:]
+    ):
+        raise ValueError(
+            "official_gram_estimate: expected grams, crosses, residuals (n, M, M), sketches (n, M, d), sum_sketch "
+            f"(M, d) with n >= 1, got {g.shape}, {x.shape}, {r.shape}, {c.shape}, {s.shape}"
+        )
+    sketch_terms = c @ np.swapaxes(s[None] - c, -1, -2)
+    total = g.sum(axis=0) + sketch_terms.sum(axis=0) + 2.0 * x.sum(axis=0)
+    captured, missed = float(np.sum(c * c)), float(np.trace(r, axis1=1, axis2=2).sum())
+    if captured <= RESIDUAL_TERM_RATIO**2 * missed:
+        total = total + (n - 1) * r.sum(axis=0)
+    return total / n
+
+
+def projected_scale_descent(gram, start, *, iterations: int, lr: float, momentum: float = 0.0,
+                            beta: float = 0.0, preference=None) -> tuple[np.ndarray, SolverStatus]:
+    """FedCMOO's lambda (official variant): ``iterations`` projected (heavy-ball) gradient steps on
+    0.5 l^T Qn l (+ 0.5 beta_n ||l - p||^2) from ``start``, Qn = Q / n^2, n = mean_m sqrt(max(Q_mm, 0) + eps),
+    beta_n = beta / n^2:
+
+        g = Qn l + beta_n (l - p);  v <- momentum v + g (v = g at the first step);  l <- Proj_simplex(l - lr v)
+
+    Returns (lambda (M,), status): "converged" when the final KKT residual ||l - Proj(l - g)|| <=
+    SCALE_KKT_TOL, else "max_iter". Q may be non-symmetric (g = Qn l as written).
+    """
+    q = np.asarray(gram, dtype=np.float64)
+    w = np.asarray(start, dtype=np.float64)
+    m = w.shape[0] if w.ndim == 1 else -1
+    if q.shape != (m, m) or not np.all(np.isfinite(q)) or not np.all(np.isfinite(w)):
+        raise ValueError(f"projected_scale_descent: `gram` (M, M) and `start` (M,) must be finite and match, "
+                         f"got shapes {q.shape} and {w.shape}")
+    scale = np.mean(np.sqrt(np.maximum(np.diag(q), 0.0) + SCALE_NORMALIZATION_EPS)) ** 2
+    qn, beta_n = q / scale, float(beta) / scale
+    p = np.full(m, 1.0 / m) if preference is None else np.asarray(preference, dtype=np.float64)
+    grad = lambda v: qn @ v + beta_n * (v - p)  # noqa: E731
+    velocity = np.zeros(m)
+    for _ in range(int(iterations)):
+        velocity = momentum * velocity + grad(w)
+        w = _project_simplex(w - lr * velocity)
+    kkt = float(np.linalg.norm(w - _project_simplex(w - grad(w))))
+    return w, SolverStatus.CONVERGED if kkt <= SCALE_KKT_TOL else SolverStatus.MAX_ITER

@@ -1,14 +1,23 @@
-"""Problems by name: ``make_problem("quadratics", num_clients=20)``.
+"""Problems by name: ``make_problem("quadratics", num_clients=20)``, or your own by factory.
 
 Each entry is a "module:Class" target plus fixed keyword arguments, imported only when asked for,
 so the real-data problems (which need the ``[data]`` extra when built) cost nothing until used. Other
-packages add theirs with :func:`register_problem`.
+packages add theirs with `register_problem`.
+
+Your own problem needs no registration: `problem_from_factory` builds it from a factory
+spec, ``"package.module:callable"`` (importable) or ``"path/to/file.py:callable"`` (any file), where
+the callable takes keyword arguments and returns a `Problem`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
 import inspect
+import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .base import Problem
@@ -58,3 +67,124 @@ def make_problem(name: str, **kwargs: Any) -> Problem:
     if unknown:
         raise ValueError(f"make_problem({name!r}): unknown argument(s) {unknown}; valid: {sorted(valid)}")
     return factory(**fixed, **kwargs)
+
+
+# --- your own problem: "module:callable" or "path/to/file.py:callable" ---------------------------------
+
+def _is_file_target(target: str) -> bool:
+    return target.endswith(".py") or "/" in target or "\\" in target
+
+
+def _split_factory(spec) -> tuple[str, str]:
+    if not isinstance(spec, str):
+        raise TypeError(f"problem factory must be a string 'module:callable' or 'path/to/file.py:callable', "
+                        f"got {type(spec).__name__} {spec!r}")
+    target, _, attr = spec.rpartition(":")
+    if not target or not attr or not all(part.isidentifier() for part in attr.split(".")):
+        raise ValueError(f"problem factory {spec!r} must look like 'module:callable' or 'path/to/file.py:callable'")
+    return target, attr
+
+
+def resolve_factory_path(spec: str, base_dir=None) -> str:
+    """``spec`` with a relative file path made absolute (against ``base_dir``, default the working
+    directory); module specs are returned unchanged."""
+    target, attr = _split_factory(spec)
+    if not _is_file_target(target):
+        return spec
+    path = Path(target).expanduser()
+    if not path.is_absolute():
+        path = Path.cwd() / path if base_dir is None else Path(base_dir) / path
+    return f"{path.resolve()}:{attr}"
+
+
+#: Files already run: absolute path -> (modification time, module); a file is run again only when it changed.
+_FILE_MODULES: dict[str, tuple[int, object]] = {}
+
+
+def _load_file_module(spec: str, path: Path):
+    if not path.is_file():
+        raise ValueError(f"problem factory {spec!r}: file {str(path)!r} not found")
+    mtime = path.stat().st_mtime_ns
+    cached = _FILE_MODULES.get(str(path))
+    if cached is not None and cached[0] == mtime:
+        return cached[1]
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
+    name = f"_firm_user_problem_{path.stem}_{digest}"  # registered, so pickling and dataclasses work
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise ValueError(f"problem factory {spec!r}: running {str(path)!r} raised {type(exc).__name__}: {exc}") from exc
+    _FILE_MODULES[str(path)] = (mtime, module)
+    return module
+
+
+def _load_module(spec: str, target: str):
+    try:
+        return importlib.import_module(target)
+    except ImportError as exc:
+        raise ValueError(f"problem factory {spec!r}: module {target!r} cannot be imported ({exc}); install it or "
+                         f"add its folder to PYTHONPATH, or give a file: 'path/to/file.py:callable'") from exc
+
+
+def load_factory(spec: str, base_dir=None) -> Callable[..., Problem]:
+    """The callable named by ``spec`` ("module:callable" or "path/to/file.py:callable"; a relative path is
+    taken from ``base_dir``, default the working directory). Errors name the factory and what is wrong."""
+    target, attr = _split_factory(resolve_factory_path(spec, base_dir))
+    if _is_file_target(target):
+        module = _load_file_module(spec, Path(target))
+    else:
+        module = _load_module(spec, target)
+    obj = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            public = sorted(n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n)))
+            raise ValueError(f"problem factory {spec!r}: {target!r} has no attribute {attr!r}; callables there: {public}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ValueError(f"problem factory {spec!r}: {attr!r} is a {type(obj).__name__}, not a callable")
+    return obj
+
+
+def factory_parameters(spec: str, base_dir=None) -> dict[str, Any] | None:
+    """The keyword arguments the factory accepts, with defaults (``inspect.Parameter.empty`` when
+    required); None when it takes ``**kwargs`` (any name is accepted)."""
+    return _parameters_of(load_factory(spec, base_dir))
+
+
+def _parameters_of(factory) -> dict[str, Any] | None:
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: accept anything
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {p.name: p.default for p in params if p.kind in kinds}
+
+
+def problem_from_factory(spec: str, /, **kwargs: Any) -> Problem:
+    """Build your own problem: ``spec`` names a callable returning a Problem, called with ``kwargs``
+    (a relative file path is taken from the working directory; see `resolve_factory_path`).
+
+        problem_from_factory("my_problems.py:make_toy", num_clients=10)
+    """
+    factory = load_factory(spec)
+    valid = _parameters_of(factory)
+    if valid is not None:
+        unknown = sorted(set(kwargs) - set(valid))
+        missing = sorted(k for k, v in valid.items() if v is inspect.Parameter.empty and k not in kwargs)
+        if unknown or missing:
+            what = f"unknown argument(s) {unknown}" if unknown else f"missing required argument(s) {missing}"
+            raise ValueError(f"problem factory {spec!r}: {what}; it takes {sorted(valid)}")
+    try:
+        problem = factory(**kwargs)
+    except Exception as exc:
+        raise ValueError(f"problem factory {spec!r} raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem factory {spec!r} returned {type(problem).__name__}, not a firm_core.problems.Problem "
+                        "(subclass Problem and implement initial_point, client_values, client_jacobians)")
+    return problem

@@ -111,20 +111,31 @@ def test_resume_after_an_interrupt_equals_an_uninterrupted_run(tmp_path, monkeyp
     full, cut = tmp_path / "full", tmp_path / "cut"
     assert _invoke("run", "--config", config, "--out", full, "--quiet").exit_code == 0
 
-    real_save = engine.save_checkpoint
+    import contextlib
 
-    def save_then_interrupt(directory, state, history, algorithm_config, run_config):
-        real_save(directory, state, history, algorithm_config, run_config)
-        if algorithm_config.name == "fmgda" and state.round == 4:
-            raise KeyboardInterrupt  # Ctrl-C right after the round-4 checkpoint of the 4th algorithm
+    from firm.experiments import runner
 
-    monkeypatch.setattr(engine, "save_checkpoint", save_then_interrupt)
+    @contextlib.contextmanager
+    def interrupting_bar(label, enabled=True):
+        def hook(record, total):
+            if label == "FMGDA" and record.round == 3:
+                raise KeyboardInterrupt  # Ctrl-C right after round 3 of the 4th algorithm
+
+        yield hook
+
+    monkeypatch.setattr(runner, "round_bar", interrupting_bar)
     interrupted = CliRunner().invoke(main, ["run", "--config", str(config), "--out", str(cut), "--quiet"])
-    assert interrupted.exit_code == 1 and "Aborted" in interrupted.output
-    statuses = {k: v["status"] for k, v in read_metrics(cut)["algorithms"].items()}
-    assert statuses == {"firm_beta_1": "done", "local_mgda": "done", "fedavg_ls": "done", "fmgda": "pending",
+    assert interrupted.exit_code == 130
+    assert "interrupted: 3 of 6 algorithms finished; FMGDA: interrupted by the user; checkpoint at round 4" \
+        in interrupted.output
+    assert f"continue with: firm run --resume {cut}" in interrupted.output
+    metrics = read_metrics(cut)
+    statuses = {k: v["status"] for k, v in metrics["algorithms"].items()}
+    assert statuses == {"firm_beta_1": "done", "local_mgda": "done", "fedavg_ls": "done", "fmgda": "interrupted",
                         "fsmgda": "pending", "fedcmoo": "pending"}
-    monkeypatch.setattr(engine, "save_checkpoint", real_save)
+    state, saved = engine.load_checkpoint(cut / "checkpoints" / "fmgda")
+    assert state.round == 4 and saved.status == "interrupted"
+    monkeypatch.undo()
 
     calls = []  # (algorithm, resume_from) of every engine run the resume makes
     real_run = engine.run

@@ -75,3 +75,22 @@ def test_run_and_sweep_on_a_problem_without_analytic_front(tmp_path, monkeypatch
     assert data["front_hypervolume"] is None and data["reference"] is None
     assert all(e["hypervolume"] is None and np.asarray(e["points"]).shape == (2, 2) for e in data["algorithms"].values())
     assert (tmp_path / "sw" / PARETO_PLOT).exists()
+
+
+def test_diverged_runs_are_listed_and_left_out_of_the_scores(tmp_path):
+    import warnings
+
+    from firm.experiments import validate_config
+    from firm.experiments.sweep import run_sweep
+
+    raw = tiny_config(rounds=120)
+    raw["sweep"] = {"points": 3, "algorithms": [{"name": "firm"},
+                                                {"name": "fedavg_ls", "server_lr": 30.0, "lr": 0.5}]}
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        out = run_sweep(validate_config(raw), tmp_path, progress=False)
+    assert len(out.diverged["FedAvg-LS"]) == 3 and out.diverged["FIRM (beta=1)"] == []
+    assert out.points["FedAvg-LS"].shape == (0, 2) and "FedAvg-LS" not in out.hypervolume
+    assert np.isfinite(out.hypervolume["FIRM (beta=1)"]) and "(3 diverged, left out)" in out.table
+    runs = json.loads((tmp_path / SWEEP_FILE).read_text())["algorithms"]["FedAvg-LS"]["runs"]
+    assert {r["status"] for r in runs} == {"diverged"} and all("server_lr = 30" in r["message"] for r in runs)

@@ -98,7 +98,8 @@ def test_fmgda_uses_full_gradients_and_fsmgda_stochastic_ones():
 def test_fedcmoo_hand_computed_with_full_rank_sketch(beta):
     prob = _two_client_problem()
     p = (0.4, 0.6)
-    x, state, out = _one_round(prob, name="fedcmoo", sketch_rank=2, beta=beta, preference=p)
+    x, state, out = _one_round(prob, name="fedcmoo", fedcmoo_variant="exact_lambda", sketch_rank=2, beta=beta,
+                               preference=p)
     g = [sum(W[i] * prob.grad(i, m, x) for i in range(2)) for m in range(2)]  # exact sketch: global Jacobian
     lam = mgda_weight_m2(g[0], g[1], beta=beta, p1=p[0])
     ys = [x - LR * (lam[0] * prob.grad(i, 0, x) + lam[1] * prob.grad(i, 1, x)) for i in range(2)]
@@ -108,7 +109,7 @@ def test_fedcmoo_hand_computed_with_full_rank_sketch(beta):
 
 def test_fedcmoo_rank_one_sketch_uses_each_clients_best_rank_one_jacobian():
     prob = _two_client_problem()
-    x, state, out = _one_round(prob, name="fedcmoo", sketch_rank=1)
+    x, state, out = _one_round(prob, name="fedcmoo", fedcmoo_variant="exact_lambda", sketch_rank=1)
     est = np.zeros((2, 2))
     for i in range(2):
         jac = np.array([prob.grad(i, 0, x), prob.grad(i, 1, x)])
@@ -156,8 +157,10 @@ def test_communication_counts_are_exact(name):
     algo = make_algorithm(AlgorithmConfig(name=name, participation=s, sketch_rank=r, beta=None))
     state = algo.init(prob)
     _, record = algo.round(prob, state)
-    up = {"fmgda": m * d, "fsmgda": m * d, "fedcmoo": r * (m + d) + d}.get(name, d)
-    down = d + m if name == "fedcmoo" else d
+    # FedCMOO (official variant): sketch r (M + d), Gram, cross term and residual Gram (M^2 each), model;
+    # down: model, the compressed sum of the sketches r (M + d), the client's weight factor, lambda
+    up = {"fmgda": m * d, "fsmgda": m * d, "fedcmoo": r * (m + d) + 3 * m * m + d}.get(name, d)
+    down = d + r * (m + d) + 1 + m if name == "fedcmoo" else d
     ids, _ = sample_round(state.seed, 0, prob.client_weights, s)
     assert record.participants == tuple(ids.tolist())
     n_run = len(ids)  # a client drawn twice runs (and communicates) once
@@ -237,12 +240,12 @@ def test_fedcmoo_lambda_comes_from_the_rank_one_sketch_not_the_full_jacobian(mon
 
     prob, c = _sketch_instance()
     beta = 1.0
-    _, _, out = _one_round(prob, name="fedcmoo", sketch_rank=1, beta=beta)
+    _, _, out = _one_round(prob, name="fedcmoo", fedcmoo_variant="exact_lambda", sketch_rank=1, beta=beta)
     assert _fedcmoo_lambda_matches_rank_one_sketch(out.lambda_mean, c, beta)
     unsketched = solve_min_norm(prob.jacobian(np.zeros(4)), beta=beta, method="active_set").weights
     assert np.max(np.abs(out.lambda_mean - unsketched)) > SKETCH_EFFECT  # the instance makes the sketch matter
     # a FedCMOO that skips the sketch (uploads J_i exactly) is caught by the same check
     monkeypatch.setattr(fedcmoo, "randomized_svd_sketch", _no_sketch)
-    _, _, skipped = _one_round(prob, name="fedcmoo", sketch_rank=1, beta=beta)
+    _, _, skipped = _one_round(prob, name="fedcmoo", fedcmoo_variant="exact_lambda", sketch_rank=1, beta=beta)
     np.testing.assert_allclose(skipped.lambda_mean, unsketched, rtol=0, atol=1e-9)
     assert not _fedcmoo_lambda_matches_rank_one_sketch(skipped.lambda_mean, c, beta)

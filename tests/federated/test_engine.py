@@ -237,8 +237,9 @@ def test_fedcmoo_client_failing_after_its_sketch(kind, reason):
     with pytest.warns(ClientDroppedWarning, match=f"client 2 dropped: {reason}"):
         _, rec = algo.round(prob, algo.init(prob))
     m, d = 2, 3
-    assert rec.uplink_floats == 4 * (m + d) + 3 * d  # four sketches accepted, three models
-    assert rec.downlink_floats == 4 * (d + m)
+    # four lambda phases (sketch, Gram, cross term, residual Gram), three models; official FedCMOO counts
+    assert rec.uplink_floats == 4 * ((m + d) + 3 * m * m) + 3 * d
+    assert rec.downlink_floats == 4 * (d + (m + d) + 1 + m)
     assert [x["client"] for x in rec.dropped] == [2] and not rec.skipped
 
 

@@ -122,3 +122,96 @@ def test_json_writes_infinite_metrics_as_null(tmp_path):
     assert raw["records"][0]["phi"] is None and raw["final"]["objectives"] == [None, 1.0]
     back = History.from_json(tmp_path / "h.json")
     assert math.isnan(back.records[0].phi) and math.isnan(back.final()["phi"])
+
+
+# --- extras ----------------------------------------------------------------------------------------
+
+def _with_extras(t, extras):
+    import dataclasses
+
+    return dataclasses.replace(_record(t), extras=extras)
+
+
+def test_extras_default_empty_and_round_trip_through_json(tmp_path):
+    assert _record(0).extras == {} and _record(0).to_dict()["extras"] == {}
+    h = History()
+    h.append(_with_extras(0, {"reward": 0.25, "kl": 1e-3}))
+    h.append(_with_extras(1, {"reward": float("nan")}))
+    h.append(_record(2))
+    h.to_json(tmp_path / "h.json")
+    back = History.from_json(tmp_path / "h.json")
+    assert back.records[0].extras == {"reward": 0.25, "kl": 1e-3}
+    assert math.isnan(back.records[1].extras["reward"]) and back.records[2].extras == {}
+    np.testing.assert_array_equal(back.series("extra.reward"), [0.25, np.nan, np.nan])
+    np.testing.assert_array_equal(back.series("extra.kl"), [1e-3, np.nan, np.nan])
+
+
+def test_extras_become_csv_columns(tmp_path):
+    h = History()
+    h.append(_with_extras(0, {"reward": 0.5, "kl": 0.125}))
+    h.append(_with_extras(1, {"reward": -1.5}))
+    h.to_csv(tmp_path / "h.csv")
+    cols = History.read_csv(tmp_path / "h.csv")
+    assert list(cols)[-2:] == ["extra.kl", "extra.reward"]  # after the fixed columns, sorted by name
+    np.testing.assert_array_equal(cols["extra.reward"], [0.5, -1.5])
+    np.testing.assert_array_equal(cols["extra.kl"], [0.125, np.nan])  # a round that did not report it: empty
+    plain = _history()
+    plain.to_csv(tmp_path / "p.csv")
+    assert not any(c.startswith("extra.") for c in History.read_csv(tmp_path / "p.csv"))
+
+
+@pytest.mark.parametrize(("extras", "error", "message"), [
+    ({"reward": "high"}, TypeError, r"`extras\['reward'\]` must be a real number, got str"),
+    ({"reward": True}, TypeError, r"`extras\['reward'\]` must be a real number, got bool"),
+    ({3: 1.0}, TypeError, r"`extras` keys must be non-empty strings, got 3"),
+    ({"": 1.0}, TypeError, r"`extras` keys must be non-empty strings"),
+    ([("reward", 1.0)], TypeError, r"`extras` must be a dict"),
+])
+def test_extras_reject_what_is_not_a_named_float(extras, error, message):
+    with pytest.raises(error, match=message):
+        _with_extras(0, extras)
+
+
+def test_extras_are_stored_as_floats():
+    rec = _with_extras(0, {"reward": np.float32(0.5), "count": 3})
+    assert rec.extras == {"reward": 0.5, "count": 3.0}
+    assert all(type(v) is float for v in rec.extras.values())
+
+
+# --- run status ------------------------------------------------------------------------------------
+
+def test_status_and_message_round_trip(tmp_path):
+    h = _history()
+    assert h.status == "completed" and h.message == ""
+    h.set_status("diverged", "x_3 has non-finite entries after round 2")
+    h.to_json(tmp_path / "h.json")
+    back = History.from_json(tmp_path / "h.json")
+    assert (back.status, back.message) == ("diverged", "x_3 has non-finite entries after round 2")
+    old = h.to_dict()
+    del old["status"], old["message"]  # written before statuses existed
+    assert History.from_dict(old).status == "completed"
+
+
+def test_unknown_status_is_refused():
+    with pytest.raises(ValueError, match=r"`status` must be one of .*got 'exploded'"):
+        History(status="exploded")
+    with pytest.raises(ValueError, match="`status`"):
+        _history().set_status("done")
+
+
+def test_a_failed_write_leaves_the_previous_file_whole(tmp_path, monkeypatch):
+    h = _history()
+    h.to_json(tmp_path / "h.json")
+    before = (tmp_path / "h.json").read_bytes()
+    real_dump = json.dump
+
+    def dump_then_die(obj, fh, **kw):
+        fh.write('{"schema_version": 1, "records": [')  # half a file
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(json, "dump", dump_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        h.to_json(tmp_path / "h.json")
+    monkeypatch.setattr(json, "dump", real_dump)
+    assert (tmp_path / "h.json").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.json"]  # no temporary file left behind

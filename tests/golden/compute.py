@@ -35,6 +35,7 @@ def _algorithm_config(name: str, m: int):
     extra = {"beta": 0.7} if name in ("firm", "fedcmoo") else {}
     if name == "fedcmoo":
         extra["sketch_rank"] = 1
+        extra["fedcmoo_variant"] = "exact_lambda"  # the variant these runs were recorded with
     return AlgorithmConfig(name=name, local_steps=3, lr=0.05, seed=11, **extra)
 
 

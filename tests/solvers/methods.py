@@ -14,7 +14,7 @@ import numpy as np
 
 import firm_core as fc
 from firm_core.tolerances import DEFAULT_TOL, EXACT_KKT_TOL
-from tests.solvers import asserts
+from firm_core.testing import asserts
 
 #: Frank-Wolfe: stopping tolerance on its relative FW gap, and its iteration cap in the suite. Plain
 #: FW converges at rate O(1/k) when the optimum lies on a face, so many instances end at MAX_ITER.

@@ -13,7 +13,7 @@ import pytest
 
 import firm_core as fc
 from firm_core.tolerances import EXACT_KKT_TOL
-from tests.solvers import asserts, samplers
+from firm_core.testing import asserts, samplers
 from tests.solvers.methods import SPEC_BY_NAME, check_answer
 
 rng_seed = 1234
@@ -301,3 +301,28 @@ def test_sampler_stationary_facts_are_not_vacuous():
         asserts.assert_stationarity(phi_st, 1.0, stationary=False, phi_known=None, phi_lower=0.0, tol=1e-10)
     with pytest.raises(AssertionError):
         asserts.assert_stationarity(phi_ns, 1.0, stationary=True, phi_known=None, phi_lower=0.0, tol=1e-10)
+
+
+def test_assert_scale_invariant_rejects_scale_dependent_solver():
+    q, beta, p = np.diag([1.0, 2.0, 3.0]), 0.5, np.full(3, 1 / 3)
+
+    def good(qq, bb, pp):
+        r = fc.solve_min_norm(gram=qq, beta=bb, preference=pp, method="active_set")
+        return r.weights, float(r.gap)
+
+    def absolute_beta(qq, bb, pp):  # forgets to scale beta with Q: a different problem at c != 1
+        return good(qq, beta, pp)
+
+    asserts.assert_scale_invariant(good, q, beta, p, 1e6)
+    with pytest.raises(AssertionError, match="exceeds the claimed"):  # its answer is not optimal for (cQ, c beta)
+        asserts.assert_scale_invariant(absolute_beta, q, beta, p, 1e6)
+    with pytest.raises(ValueError, match="`c`"):
+        asserts.assert_scale_invariant(good, q, beta, p, -1.0)
+
+
+def test_lemma_helpers_reject_beta_zero_as_an_argument_error():
+    q = np.eye(2)
+    with pytest.raises(ValueError, match=r"assert_lemma1: `beta` must be > 0 .*got 0.0"):
+        asserts.assert_lemma1(q, np.full(2, 0.5), q, np.full(2, 0.5), 0.0, np.full(2, 0.5), 0.0, 0.0)
+    with pytest.raises(ValueError, match="`beta` must be > 0"):
+        asserts.assert_near_preference(q, np.full(2, 0.5), 0.0, np.full(2, 0.5), 0.0)

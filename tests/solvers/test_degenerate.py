@@ -24,7 +24,7 @@ import pytest
 import firm_core as fc
 import firm_core.min_norm as mn
 from firm_core.tolerances import EXACT_KKT_TOL
-from tests.solvers import asserts, samplers
+from firm_core.testing import asserts, samplers
 from tests.solvers.methods import SPECS, SPEC_BY_NAME, check_answer
 
 EXACT = [s for s in SPECS if s.exact]

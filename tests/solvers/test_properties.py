@@ -1,4 +1,10 @@
-"""One property suite, run over every min-norm method (tests.solvers.methods.SPECS) and both dtypes."""
+"""One property suite, run over every min-norm method (tests.solvers.methods.SPECS) and both dtypes.
+
+Besides the random search, every property that draws from the sampler families runs one explicit
+example per family, alternately at d = 3 and at d = 1, with beta_rel, scale and preference kind cycling
+(``EXAMPLES``), so no family depends on the example budget; test_every_family_reaches_every_property
+checks that the examples cover every family and that run_property runs them.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import firm_core as fc
+from firm_core.testing import asserts, samplers, strategies
+from firm_core.testing.reference import solve_reference
 from firm_core.tolerances import EXACT_KKT_TOL
-from tests.solvers import asserts, samplers
 from tests.solvers.methods import SPECS, SPEC_BY_NAME, check_answer, solve_checked
 
 #: Lemma 1 is tight: on Q = 0 with an interior lambda(Q') the ratio is 1 up to round-off.
@@ -26,15 +33,72 @@ GRAM_SHARE = 0.5
 by_method = pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 
 
-def run_property(spec, strategy, check, *, share: float = 1.0) -> None:
-    """Run ``check(example)`` under hypothesis with ``share`` of the method's example budget."""
+#: Scale factors c of the (Q, beta) -> (cQ, c beta) property.
+SCALE_FACTORS = (1e-9, 1e-3, 7.0, 1e5, 1e10)
+
+
+def run_property(spec, strategy, check, *, examples=(), share: float = 1.0) -> None:
+    """Run ``check`` on every explicit example, then under hypothesis with ``share`` of the method's budget."""
     budget = max(1, int(share * spec.example_share * settings().max_examples))
-    settings(max_examples=budget)(given(strategy)(check))()
+    test = strategies.with_examples(examples)(given(strategy)(check))
+    settings(max_examples=budget)(test)()
 
 
 def instances_for(spec, **kw):
     kw.setdefault("m", st.integers(spec.m_min, spec.m_max))
-    return samplers.instances(**kw)
+    return strategies.instances(**kw)
+
+
+def family_examples(spec, m_max: int = 6, **kw) -> list:
+    """One instance per sampler family, alternately at (M_min, d = 3) and at (min(M_max, m_max), d = 1)."""
+    small = samplers.one_of_each(spec.m_min, 3, seed=3, **kw)
+    large = samplers.one_of_each(min(spec.m_max, m_max), 1, seed=1, **kw)
+    return [a if k % 2 == 0 else b for k, (a, b) in enumerate(zip(small, large))]
+
+
+def _batch_examples(spec):
+    fams = list(samplers.FAMILIES)
+    return [(k, spec.m_min if k % 2 else min(spec.m_max, 6), 1 + 2 * (k % 3), samplers.BETA_REL[k % 5], f)
+            for k, f in enumerate(fams)]
+
+
+#: Explicit examples of each property that draws from the sampler families: property -> spec -> examples.
+EXAMPLES = {
+    "kkt_status": family_examples,
+    "exact_reference": lambda spec: family_examples(spec),
+    "permutation": lambda spec: [(i, list(reversed(range(i.m)))) for i in family_examples(spec)],
+    "scaling": lambda spec: [(i, SCALE_FACTORS[k % 5]) for k, i in enumerate(family_examples(spec))],
+    "non_conflicting": lambda spec: family_examples(spec, beta_rel=(0.0,)),
+    "lemma0": family_examples,
+    "large_beta": lambda spec: [(i, LARGE_BETA_REL[k % 3]) for k, i in enumerate(family_examples(spec, scales=(1.0,)))],
+    "batched": _batch_examples,
+    "gram_input": lambda spec: [(i, i.gram) for i in family_examples(spec)],
+}
+
+
+def families_and_dims(examples) -> list[tuple[str, int]]:
+    """(family, d) of each example: an Instance, a tuple starting with one, or a batched (seed, m, d, beta_rel, family)."""
+    out = []
+    for e in examples:
+        inst = e if isinstance(e, samplers.Instance) else e[0]
+        if isinstance(inst, samplers.Instance):
+            out.append((inst.family, inst.jacobian.shape[1]))
+        else:
+            out.append((e[4], 1 if e[4] == "one_column" else e[2]))
+    return out
+
+
+@by_method
+def test_every_family_reaches_every_property(spec):
+    """Each property's explicit examples hold every family and d = 1, and run_property runs them all."""
+    for prop, make in EXAMPLES.items():
+        examples = make(spec)
+        seen = families_and_dims(examples)
+        assert {f for f, _ in seen} == set(samplers.FAMILIES), f"{prop} misses {set(samplers.FAMILIES) - {f for f, _ in seen}}"
+        assert any(d == 1 for _, d in seen), f"{prop} has no example with d = 1"
+        ran = []
+        run_property(spec, st.just(None), lambda e: ran.append(e) if e is not None else None, examples=examples)
+        assert len(ran) == len(examples), f"{prop}: {len(ran)} of {len(examples)} examples ran"
 
 
 @by_method
@@ -57,21 +121,23 @@ def test_kkt_status_and_dtype(spec, dtype):
             res = ref
         check_answer(spec, res, q, inst.beta, inst.p, jacobian=jac64)
 
-    run_property(spec, instances_for(spec), check)
+    run_property(spec, instances_for(spec), check, examples=EXAMPLES["kkt_status"](spec))
 
 
 @by_method
 def test_agrees_with_exact_reference(spec):
-    """Every method agrees with an exact one (active_set; enumeration for active_set itself)."""
-    ref = SPEC_BY_NAME["enumeration" if spec.name == "active_set" else "active_set"]
+    """Every method agrees with the independent exact reference (support enumeration, no firm_core solver)."""
 
     def check(inst):
         q = inst.gram
         lam, gap = solve_checked(spec, q, inst.beta, inst.p)
-        lam_ref, gap_ref = solve_checked(ref, q, inst.beta, inst.p)
-        asserts.assert_same_solution(q, lam, lam_ref, inst.beta, inst.p, gap, gap_ref)
+        ref = solve_reference(q, inst.beta, inst.p)
+        gap_ref = asserts.certificate(q, ref.weights, inst.beta, inst.p).gap
+        assert gap_ref <= EXACT_KKT_TOL, f"the reference is not optimal: gap {gap_ref:.3e}"
+        asserts.assert_same_solution(q, lam, ref.weights, inst.beta, inst.p, gap, gap_ref)
 
-    run_property(spec, instances_for(spec, m=st.integers(spec.m_min, min(spec.m_max, 8))), check)
+    strategy = instances_for(spec, m=st.integers(spec.m_min, min(spec.m_max, 8)))
+    run_property(spec, strategy, check, examples=EXAMPLES["exact_reference"](spec))
 
 
 @by_method
@@ -85,7 +151,7 @@ def test_permutation_equivariant(spec):
         asserts.assert_permutation_equivariant(solve, inst.gram, inst.beta, inst.p, perm)
 
     strategy = instances_for(spec).flatmap(lambda i: st.tuples(st.just(i), st.permutations(range(i.m))))
-    run_property(spec, strategy, check)
+    run_property(spec, strategy, check, examples=EXAMPLES["permutation"](spec))
 
 
 @by_method
@@ -94,14 +160,11 @@ def test_scaling_leaves_lambda_unchanged(spec):
 
     def check(inst_c):
         inst, c = inst_c
-        q = inst.gram
-        lam, gap = solve_checked(spec, q, inst.beta, inst.p)
-        lam_c, gap_c = solve_checked(spec, c * q, c * inst.beta, inst.p)
-        # the relative gap is scale-free, so lam_c's claim carries over to the unscaled problem
-        asserts.assert_same_solution(q, lam, lam_c, inst.beta, inst.p, gap, gap_c)
+        # the relative gap is scale-free, so the scaled answer's claim carries over to the unscaled problem
+        asserts.assert_scale_invariant(lambda q, beta, p: solve_checked(spec, q, beta, p), inst.gram, inst.beta, inst.p, c)
 
-    strategy = st.tuples(instances_for(spec), st.sampled_from([1e-9, 1e-3, 7.0, 1e5, 1e10]))
-    run_property(spec, strategy, check)
+    strategy = st.tuples(instances_for(spec), st.sampled_from(SCALE_FACTORS))
+    run_property(spec, strategy, check, examples=EXAMPLES["scaling"](spec))
 
 
 @by_method
@@ -116,12 +179,12 @@ def test_non_conflicting_at_beta_zero(spec):
         slack = (np.max(np.abs(q)) or 1.0) * (gap + asserts.ROUNDOFF)
         assert np.min(inst.jacobian @ d) >= d @ d - slack
 
-    run_property(spec, instances_for(spec, beta_rel=(0.0,)), check)
+    run_property(spec, instances_for(spec, beta_rel=(0.0,)), check, examples=EXAMPLES["non_conflicting"](spec))
 
 
 @by_method
 def test_lemma0(spec):
-    """Lemma 0 (a), (b) and (c) of REFERENCE.md on the method's answers."""
+    """Lemma 0 (a), (b) and (c) (docs/theory.md) on the method's answers."""
     exact = SPEC_BY_NAME["active_set"]
 
     def check(inst):
@@ -131,7 +194,7 @@ def test_lemma0(spec):
         lam_star, gap_star = solve_checked(exact, q, 0.0, inst.p)
         asserts.assert_lemma0c(q, lam, inst.beta, inst.p, gap, lam_star, gap_star)
 
-    run_property(spec, instances_for(spec), check)
+    run_property(spec, instances_for(spec), check, examples=EXAMPLES["lemma0"](spec))
 
 
 @by_method
@@ -187,7 +250,7 @@ def test_large_beta_gives_preference(spec):
         asserts.assert_near_preference(inst.gram, lam, inst.beta, inst.p, gap)
 
     strategy = st.tuples(instances_for(spec, scales=(1.0,)), st.sampled_from(LARGE_BETA_REL))
-    run_property(spec, strategy, check)
+    run_property(spec, strategy, check, examples=EXAMPLES["large_beta"](spec))
 
 
 @by_method
@@ -223,9 +286,9 @@ def test_batched_equals_single(spec):
         st.integers(spec.m_min, min(spec.m_max, 6)),
         st.integers(1, 6),
         st.sampled_from(samplers.BETA_REL),
-        st.sampled_from([f for f in samplers.FAMILIES if f != "zero"]),
+        st.sampled_from(list(samplers.FAMILIES)),
     )
-    run_property(spec, strategy, check, share=BATCH_SHARE)
+    run_property(spec, strategy, check, examples=EXAMPLES["batched"](spec), share=BATCH_SHARE)
 
 
 @by_method
@@ -245,7 +308,8 @@ def test_gram_input_agrees_with_jacobian_input(spec):
         moved = 2 * inst.m * float(np.max(np.abs(inst.gram - q_sym))) / s
         asserts.assert_same_solution(inst.gram, lam, res_g.weights, inst.beta, inst.p, gap, float(res_g.gap) + moved)
 
-    run_property(spec, samplers.grams(m=st.integers(spec.m_min, spec.m_max)), check, share=GRAM_SHARE)
+    strategy = strategies.grams(m=st.integers(spec.m_min, spec.m_max))
+    run_property(spec, strategy, check, examples=EXAMPLES["gram_input"](spec), share=GRAM_SHARE)
 
 
 @given(st.integers(1, 7).flatmap(lambda m: st.tuples(st.integers(0, 2**32 - 1), st.just(m))))
@@ -263,7 +327,8 @@ def test_closed_form_equals_exact():
     """M = 2: the closed form and support enumeration / NNLS agree to round-off."""
     cf, en, act = (SPEC_BY_NAME[n] for n in ("closed_form", "enumeration", "active_set"))
 
-    @given(samplers.instances(m=st.just(2)))
+    @strategies.with_examples(samplers.one_of_each(2, 3) + samplers.one_of_each(2, 1, seed=1))
+    @given(strategies.instances(m=st.just(2)))
     def check(inst):
         q = inst.gram
         lam, gap = solve_checked(cf, q, inst.beta, inst.p)
@@ -281,7 +346,8 @@ def test_closed_form_equals_exact():
 def test_pareto_stationarity_zero_iff_zero_in_hull(families):
     """phi = 0 exactly when 0 is in the hull of the rows (instances built both ways); phi = known value."""
 
-    @given(samplers.instances(m=st.integers(1, 7), families=families, beta_rel=(0.0,)))
+    @strategies.with_examples([i for m in (1, 4, 7) for i in samplers.one_of_each(m, 3, families=families, beta_rel=(0.0,))])
+    @given(strategies.instances(m=st.integers(1, 7), families=families, beta_rel=(0.0,)))
     def check(inst):
         phi = float(fc.pareto_stationarity(inst.jacobian))
         scale = float(np.max(np.abs(inst.gram))) if np.any(inst.jacobian) else 1.0
@@ -312,8 +378,11 @@ def test_cvxpy_agrees_with_every_exact_method():
     """The reference solver agrees with each exact method on random instances (M <= 5)."""
     cvx = SPEC_BY_NAME["cvxpy"]
 
+    fams = ("gaussian", "low_rank", "halfspace", "stationary_shift")
+
     @settings(max_examples=6)
-    @given(samplers.instances(m=st.integers(2, 5), families=("gaussian", "low_rank", "halfspace", "stationary_shift")))
+    @strategies.with_examples(samplers.one_of_each(2, 3, families=fams) + samplers.one_of_each(5, 4, families=fams))
+    @given(strategies.instances(m=st.integers(2, 5), families=fams))
     def check(inst):
         q = inst.gram
         lam_c, gap_c = solve_checked(cvx, q, inst.beta, inst.p)

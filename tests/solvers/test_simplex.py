@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import firm_core as fc
-from tests.solvers import asserts
+from firm_core.testing import asserts
 
 #: Round-off allowance of the projection (entries are O(|v|), computed with a few float64 sums).
 PROJ_ATOL = 1e-12

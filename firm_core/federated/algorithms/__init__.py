@@ -12,7 +12,9 @@ or zero total weight: the round is skipped (x_{t+1} = x_t).
 
 Communication per participating client per round (floats; bytes = 8 x floats):
     FIRM, Local-MGDA, FedAvg-LS: up d, down d.   FMGDA, FSMGDA: up M d, down d.
-    FedCMOO: up r (M + d) (sketch) + d (model), down d (model) + M (lambda).
+    FedCMOO ("official", the default): up r (M + d) (sketch) + 3 M^2 (Gram, cross term, residual Gram)
+    + d (model), down d (model) + r (M + d) (compressed sum of the sketches) + 1 (weight factor) + M (lambda).
+    FedCMOO ("exact_lambda"): up r (M + d) + d, down d + M.
 FIRM's per-step lambdas are diagnostics and are not counted (the uplink of FIRM is d floats).
 """
 

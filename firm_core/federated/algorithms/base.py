@@ -113,7 +113,7 @@ class FederatedAlgorithm(abc.ABC):
         t = int(state.round)
         parts, agg = sample_round(state.seed, t, task.client_weights, self.config.participation)
         rngs = client_rngs(state.seed, t, parts)
-        out = self._round(task, np.asarray(state.x, dtype=np.float64), parts, agg, rngs)
+        out = self._round_from_state(task, state, parts, agg, rngs)
         warn_dropped(t, self.name, out.dropped)
         if out.skipped:
             everyone = len(out.dropped) == out.participants.size
@@ -129,6 +129,11 @@ class FederatedAlgorithm(abc.ABC):
         start = time.perf_counter()
         new_state, out = self._step(task, state)
         return new_state, build_record(state.round, point, out, time.perf_counter() - start)
+
+    def _round_from_state(self, task, state: FederatedState, participants, aggregation_weights, rngs) -> RoundOutput:
+        """The round from ``state``: :meth:`_round` on x_t. A server that carries state across rounds
+        (FedCMOO's warm-started lambda, ``state.server_lambda``) overrides this."""
+        return self._round(task, np.asarray(state.x, dtype=np.float64), participants, aggregation_weights, rngs)
 
     @abc.abstractmethod
     def _round(self, task, x, participants, aggregation_weights, rngs) -> RoundOutput:

@@ -1,9 +1,10 @@
-"""Samplers for the min-norm property suite: instances of known rank and known stationarity.
+"""Matrix samplers: Jacobians of known rank and known Pareto stationarity, for testing min-norm solvers.
 
-Every sampler is a pure function of a ``numpy.random.Generator`` and returns an :class:`Instance`
+Every sampler is a pure function of a ``numpy.random.Generator`` and returns an `Instance`
 whose facts (rank, whether 0 is in the convex hull of the rows, the exact or a lower bound on
 phi = min_{l in simplex} ||J^T l||^2, a known minimizer) hold *by construction*, independently of any
-solver. Hypothesis strategies at the bottom draw (J, beta, p) from these families.
+solver. `firm_core.testing.strategies` draws (J, beta, p) from these families with hypothesis;
+`one_of_each` gives one instance per family, to pin every family into every property.
 
 Families
 --------
@@ -27,13 +28,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-from hypothesis import strategies as st
 
 #: Relative size of the perturbation in the near_collinear family.
 NEAR_COLLINEAR_EPS = 1e-7
 #: Row scales of row_scaled are 10^U(-ROW_SCALE_DECADES, ROW_SCALE_DECADES).
 ROW_SCALE_DECADES = 4.0
-#: Overall scales every family is tried at (issue #2: scales from 1e-12 to 1e12).
+#: Overall scales every family is tried at: from 1e-12 to 1e12.
 SCALES = (1e-12, 1e-6, 1.0, 1e6, 1e12)
 #: beta is drawn as beta_rel * max|Q|, with beta_rel from here (0 = MGDA).
 BETA_REL = (0.0, 1e-3, 1e-1, 1.0, 10.0)
@@ -98,21 +98,25 @@ def random_simplex_point(rng: np.random.Generator, m: int, *, support: int | Non
 
 
 def gaussian(rng, m, d) -> Instance:
+    """i.i.d. N(0, 1) entries; rank min(M, d) almost surely."""
     return Instance("gaussian", rng.standard_normal((m, d)), rank=min(m, d))
 
 
 def low_rank(rng, m, d) -> Instance:
+    """J = U V with U (M, r), V (r, d): rank exactly r < min(M, d) (almost surely; r = 1 when min(M, d) = 1)."""
     r = max(1, min(m, d) - 1 - int(rng.integers(0, max(1, min(m, d) - 1))))
     jac = rng.standard_normal((m, r)) @ rng.standard_normal((r, d))
     return Instance("low_rank", jac, rank=r if min(m, d) > 1 else 1)
 
 
 def row_scaled(rng, m, d) -> Instance:
+    """Gaussian rows scaled by 10^U(-4, 4): an ill-conditioned Gram, one scale per objective."""
     scales = 10.0 ** rng.uniform(-ROW_SCALE_DECADES, ROW_SCALE_DECADES, size=(m, 1))
     return Instance("row_scaled", scales * rng.standard_normal((m, d)), rank=min(m, d))
 
 
 def near_collinear(rng, m, d) -> Instance:
+    """Rows g + 1e-7 N(0, 1): the M = 2 curvature a - 2b + c nearly cancels."""
     g = rng.standard_normal(d)
     return Instance("near_collinear", g + NEAR_COLLINEAR_EPS * rng.standard_normal((m, d)))
 
@@ -167,12 +171,14 @@ def halfspace(rng, m, d) -> Instance:
 
 
 def duplicate_rows(rng, m, d) -> Instance:
+    """Row 1 equals row 0 (needs M >= 2)."""
     jac = rng.standard_normal((m, d))
     jac[1] = jac[0]
     return Instance("duplicate_rows", jac)
 
 
 def opposite_rows(rng, m, d) -> Instance:
+    """Row 1 equals -row 0 (needs M >= 2): 0 = (e_0 + e_1)^T J / 2 is in the hull."""
     jac = rng.standard_normal((m, d))
     jac[1] = -jac[0]
     w = np.zeros(m)
@@ -191,6 +197,7 @@ def one_column(rng, m, d) -> Instance:
 
 
 def zero(rng, m, d) -> Instance:
+    """J = 0: every lambda is optimal at beta = 0, lambda = p for beta > 0."""
     return Instance("zero", np.zeros((m, d)), stationary=True, phi=0.0, rank=0)
 
 
@@ -220,51 +227,28 @@ NON_STATIONARY_FAMILIES = ("known_min_norm", "halfspace")
 
 def sample(family: str, rng: np.random.Generator, m: int, d: int) -> Instance:
     """Draw one instance of ``family`` with M = m rows and d columns (d = 1 for one_column)."""
+    if family not in FAMILIES:
+        raise ValueError(f"sample: unknown `family` {family!r}; valid: {sorted(FAMILIES)}")
+    if family in NEEDS_TWO_ROWS and m < 2:
+        raise ValueError(f"sample: family {family!r} needs `m` >= 2, got {m!r}")
     if family == "one_column":
         d = 1
     return FAMILIES[family](rng, m, d)
 
 
+#: Preference kinds of `preference_for`.
+PREFERENCE_KINDS = ("uniform", "interior", "sparse")
+
+
 def preference_for(rng: np.random.Generator, m: int, kind: str) -> np.ndarray | None:
     """None (uniform), a random interior point, or a point with zero entries."""
+    if kind not in PREFERENCE_KINDS:
+        raise ValueError(f"preference_for: unknown `kind` {kind!r}; valid: {PREFERENCE_KINDS}")
     if kind == "uniform":
         return None
     if kind == "interior":
         return rng.dirichlet(np.ones(m))
     return random_simplex_point(rng, m, support=int(rng.integers(1, m + 1)))
-
-
-# ----------------------------------------------------------------------------------------------
-# hypothesis strategies
-# ----------------------------------------------------------------------------------------------
-
-
-@st.composite
-def instances(
-    draw,
-    *,
-    m=None,
-    d=None,
-    families=tuple(FAMILIES),
-    beta_rel=BETA_REL,
-    scales=SCALES,
-    preferences=("uniform", "interior", "sparse"),
-) -> Instance:
-    """Strategy for an :class:`Instance` (J, beta, p) drawn from ``families``.
-
-    ``m``/``d`` are strategies (default M in [2, 6], d in [1, 8]); beta = beta_rel * max|Q| so that
-    regularization is meaningful at every scale; the overall scale is applied last.
-    """
-    mm = draw(m if m is not None else st.integers(2, 6))
-    dd = draw(d if d is not None else st.integers(1, 8))
-    fams = [f for f in families if mm >= 2 or f not in NEEDS_TWO_ROWS]
-    family = draw(st.sampled_from(fams))
-    seed = draw(st.integers(0, 2**32 - 1))
-    rng = np.random.default_rng(seed)
-    inst = sample(family, rng, mm, dd)
-    inst = replace(inst, preference=preference_for(rng, mm, draw(st.sampled_from(preferences))))
-    inst = inst.with_beta_rel(draw(st.sampled_from(beta_rel)))
-    return inst.scaled(float(np.sqrt(draw(st.sampled_from(scales)))))
 
 
 def gram_pairs(rng: np.random.Generator, m: int, d: int, *, rel: float) -> tuple[np.ndarray, np.ndarray]:
@@ -274,13 +258,29 @@ def gram_pairs(rng: np.random.Generator, m: int, d: int, *, rel: float) -> tuple
     return jac @ jac.T, jac2 @ jac2.T
 
 
-@st.composite
-def grams(draw, *, m=None, asymmetry=(0.0, 1e-15, 1e-12)) -> tuple[Instance, np.ndarray]:
-    """Strategy for (instance, Q) where Q is the instance's Gram matrix as a server would receive it:
-    with a relative, non-symmetric round-off perturbation of size ``asymmetry`` (below SYMMETRY_TOL)."""
-    inst = draw(instances(m=m))
-    rel = draw(st.sampled_from(asymmetry))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    q = inst.gram
-    return inst, q + rel * float(np.max(np.abs(q))) * rng.standard_normal(q.shape)
-
+def one_of_each(
+    m: int,
+    d: int,
+    *,
+    families=tuple(FAMILIES),
+    beta_rel=BETA_REL,
+    scales=SCALES,
+    preferences=PREFERENCE_KINDS,
+    seed: int = 0,
+) -> list[Instance]:
+    """One instance per family (M = max(m, 2) for the families that need two rows), deterministic in
+    ``seed``. The k-th family gets beta_rel, scale and preference kind number k of their cycles, so a
+    property fed these examples meets every family, every beta_rel, scale and preference kind at least
+    once whatever budget the random search gets."""
+    unknown = sorted(set(families) - set(FAMILIES))
+    if unknown:
+        raise ValueError(f"one_of_each: unknown `families` {unknown}; valid: {sorted(FAMILIES)}")
+    rng = np.random.default_rng(seed)
+    out = []
+    for k, family in enumerate(families):
+        mm = max(m, 2) if family in NEEDS_TWO_ROWS else m
+        inst = sample(family, rng, mm, d)
+        inst = replace(inst, preference=preference_for(rng, mm, preferences[k % len(preferences)]))
+        inst = inst.with_beta_rel(beta_rel[k % len(beta_rel)])
+        out.append(inst.scaled(float(np.sqrt(scales[k % len(scales)]))))
+    return out

@@ -1,4 +1,8 @@
-"""Reusable assertions on min-norm solutions, recomputed independently of firm_core.
+"""Assertions on min-norm answers, recomputed independently of firm_core's solvers.
+
+Use them on any solver of the regularized min-norm problem (yours, or a ``firm_core`` method): each
+raises ``AssertionError`` with a message naming the violated property and the numbers found, and
+returns quietly otherwise, so they work under pytest, hypothesis or a plain script.
 
 Problem: h(l) = 0.5 l^T Q l + 0.5 beta ||l - p||^2 over the simplex, gradient g = Q l + beta (l - p),
 scale s = max|Q| + beta (the same normalization firm_core documents for its relative certificates).
@@ -14,7 +18,7 @@ the recomputed gap does not exceed it (plus round-off), then checks its property
 reported gap), and every bound below holds for *any* feasible l with that gap:
 
 * strong convexity: h(l) - h* >= 0.5 ||G(l - l*)||^2 + 0.5 beta ||l - l*||^2 and h(l) - h* <= s gap;
-* Lemma 0 of shared/theory/REFERENCE.md with slack s gap;
+* Lemma 0 (docs/theory.md) with slack s gap;
 * Lemma 1 with both VIs relaxed: beta D^2 <= a D + e + e', D = ||l - l'||, a = ||P_perp (Q - Q') l'||.
 
 The simplex projection used for the KKT residual is computed here by bisection on the threshold,
@@ -26,6 +30,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+__all__ = [
+    "BISECTION_STEPS",
+    "FLOAT32_RTOL",
+    "FLOAT64_RTOL",
+    "ROUNDOFF",
+    "SIMPLEX_ATOL",
+    "Certificate",
+    "assert_claim",
+    "assert_kkt",
+    "assert_lemma0",
+    "assert_lemma0c",
+    "assert_lemma1",
+    "assert_near_preference",
+    "assert_non_conflicting",
+    "assert_on_simplex",
+    "assert_permutation_equivariant",
+    "assert_result_consistent",
+    "assert_same_solution",
+    "assert_scale_invariant",
+    "assert_stationarity",
+    "assert_status_honest",
+    "certificate",
+    "lemma1_bound",
+    "project_simplex_bisection",
+]
 
 #: Round-off allowance, relative to the problem scale s, for quantities recomputed in float64.
 ROUNDOFF = 1e-13
@@ -82,10 +112,13 @@ def assert_on_simplex(lam, atol: float = SIMPLEX_ATOL) -> None:
     """Every row of ``lam`` (..., M) is in the simplex: entries >= -atol, |sum - 1| <= atol M."""
     lam = np.asarray(lam, dtype=np.float64)
     m = lam.shape[-1]
-    assert np.all(np.isfinite(lam)), f"weights not finite: {lam}"
-    assert lam.min() >= -atol, f"negative weight {lam.min():.3e} < -{atol:g}"
+    if not (np.all(np.isfinite(lam))):
+        raise AssertionError(f"weights not finite: {lam}")
+    if not (lam.min() >= -atol):
+        raise AssertionError(f"negative weight {lam.min():.3e} < -{atol:g}")
     err = np.max(np.abs(lam.sum(axis=-1) - 1.0))
-    assert err <= atol * m, f"weights sum to 1 +- {err:.3e} > {atol * m:g}"
+    if not (err <= atol * m):
+        raise AssertionError(f"weights sum to 1 +- {err:.3e} > {atol * m:g}")
 
 
 def assert_kkt(q, lam, beta, p, tol: float, *, cert: Certificate | None = None) -> Certificate:
@@ -96,8 +129,10 @@ def assert_kkt(q, lam, beta, p, tol: float, *, cert: Certificate | None = None) 
     """
     assert_on_simplex(lam)
     c = cert if cert is not None else certificate(q, lam, beta, p)
-    assert c.kkt_residual <= tol, f"relative KKT residual {c.kkt_residual:.3e} > {tol:.1e} (lambda={lam})"
-    assert c.gap <= tol, f"complementary slackness (FW gap) {c.gap:.3e} > {tol:.1e} (lambda={lam})"
+    if not (c.kkt_residual <= tol):
+        raise AssertionError(f"relative KKT residual {c.kkt_residual:.3e} > {tol:.1e} (lambda={lam})")
+    if not (c.gap <= tol):
+        raise AssertionError(f"complementary slackness (FW gap) {c.gap:.3e} > {tol:.1e} (lambda={lam})")
     return c
 
 
@@ -105,7 +140,8 @@ def assert_claim(q, lam, beta, p, gap: float) -> Certificate:
     """The answer is feasible and its recomputed VI slack is at most the claimed ``gap`` (+ round-off)."""
     assert_on_simplex(lam)
     c = certificate(q, lam, beta, p)
-    assert c.gap <= gap + ROUNDOFF, f"recomputed gap {c.gap:.3e} exceeds the claimed {gap:.3e}"
+    if not (c.gap <= gap + ROUNDOFF):
+        raise AssertionError(f"recomputed gap {c.gap:.3e} exceeds the claimed {gap:.3e}")
     return c
 
 
@@ -122,18 +158,19 @@ def assert_result_consistent(res, q, beta, p, *, jacobian=None, cert: Certificat
     # norm_sq = ||J^T l||^2 >= 0: a Gram within round-off of PSD may give l^T Q l = -tiny, reported as 0
     norm_sq = max(c.norm_sq, 0.0)
     value = c.value + 0.5 * (norm_sq - c.norm_sq)
-    assert abs(float(res.value) - value) <= rtol * s, f"value {float(res.value)!r} != recomputed {value!r}"
-    assert abs(float(res.norm_sq) - norm_sq) <= rtol * s, f"norm_sq {float(res.norm_sq)!r} != {norm_sq!r}"
-    assert abs(float(res.kkt_residual) - c.kkt_residual) <= max(ROUNDOFF, 1e-6 * c.kkt_residual), (
-        f"reported KKT residual {float(res.kkt_residual):.3e} != recomputed {c.kkt_residual:.3e}"
-    )
-    assert abs(float(res.gap) - c.gap) <= max(ROUNDOFF, 1e-6 * c.gap), (
-        f"reported gap {float(res.gap):.3e} != recomputed {c.gap:.3e}"
-    )
+    if not (abs(float(res.value) - value) <= rtol * s):
+        raise AssertionError(f"value {float(res.value)!r} != recomputed {value!r}")
+    if not (abs(float(res.norm_sq) - norm_sq) <= rtol * s):
+        raise AssertionError(f"norm_sq {float(res.norm_sq)!r} != {norm_sq!r}")
+    if not (abs(float(res.kkt_residual) - c.kkt_residual) <= max(ROUNDOFF, 1e-6 * c.kkt_residual)):
+        raise AssertionError(f"reported KKT residual {float(res.kkt_residual):.3e} != recomputed {c.kkt_residual:.3e}")
+    if not (abs(float(res.gap) - c.gap) <= max(ROUNDOFF, 1e-6 * c.gap)):
+        raise AssertionError(f"reported gap {float(res.gap):.3e} != recomputed {c.gap:.3e}")
     if jacobian is not None:
         d = np.asarray(jacobian, dtype=np.float64).T @ lam
         scale = max(float(np.max(np.abs(jacobian))), np.finfo(np.float64).tiny)
-        assert np.allclose(res.direction, d, rtol=rtol, atol=rtol * scale), "direction != J^T weights"
+        if not (np.allclose(res.direction, d, rtol=rtol, atol=rtol * scale)):
+            raise AssertionError("direction != J^T weights")
 
 
 def assert_status_honest(
@@ -152,14 +189,21 @@ def assert_status_honest(
     achieved = c.kkt_residual if certificate_name == "kkt" else c.gap
     met = achieved <= tol + floor
     if res.status is SolverStatus.CONVERGED:
-        assert met, f"status CONVERGED but {certificate_name} {achieved:.3e} > tol {tol:.1e}: {res.message}"
+        if not met:
+            raise AssertionError(
+                f"status CONVERGED but {certificate_name} {achieved:.3e} > tol {tol:.1e}: {res.message}"
+            )
     else:
-        assert res.message and res.method in res.message, f"status {res.status} with an empty message"
+        if not (res.message and res.method in res.message):
+            raise AssertionError(f"status {res.status} with a message that does not name the method: {res.message!r}")
         if res.status is SolverStatus.MAX_ITER:
-            assert achieved > tol - ROUNDOFF, f"MAX_ITER but {certificate_name} {achieved:.3e} meets tol {tol:.1e}"
-            assert "iteration cap" in res.message, res.message
+            if not (achieved > tol - ROUNDOFF):
+                raise AssertionError(f"MAX_ITER but {certificate_name} {achieved:.3e} meets tol {tol:.1e}")
+            if "iteration cap" not in res.message:
+                raise AssertionError(res.message)
         if res.status is SolverStatus.NUMERICAL:
-            assert "post-check" in res.message, res.message
+            if "post-check" not in res.message:
+                raise AssertionError(res.message)
 
 
 def assert_same_solution(q, lam_a, lam_b, beta, p, gap_a: float, gap_b: float) -> None:
@@ -175,24 +219,28 @@ def assert_same_solution(q, lam_a, lam_b, beta, p, gap_a: float, gap_b: float) -
     cb = assert_claim(q, lam_b, beta, p, gap_b)
     ea, eb = _slack(ca, gap_a), _slack(cb, gap_b)
     dv = abs(ca.value - cb.value)
-    assert dv <= max(ea, eb), f"values differ by {dv:.3e} > {max(ea, eb):.3e}"
+    if not (dv <= max(ea, eb)):
+        raise AssertionError(f"values differ by {dv:.3e} > {max(ea, eb):.3e}")
     diff = np.asarray(lam_a, dtype=np.float64) - np.asarray(lam_b, dtype=np.float64)
     dd = float(np.sqrt(max(diff @ q @ diff, 0.0)))
     bound = np.sqrt(2 * ea) + np.sqrt(2 * eb)
-    assert dd <= bound, f"directions differ by {dd:.3e} > {bound:.3e}"
+    if not (dd <= bound):
+        raise AssertionError(f"directions differ by {dd:.3e} > {bound:.3e}")
     if beta > 0:
         dl = float(np.linalg.norm(diff))
         lip = (float(np.linalg.eigvalsh(np.asarray(q, dtype=np.float64))[-1]) + beta) / ca.scale
         by_residual = (1 + lip) * (ca.scale / beta) * (ca.kkt_residual + cb.kkt_residual + 2 * ROUNDOFF)
         bound = min(np.sqrt(2 * ea / beta) + np.sqrt(2 * eb / beta), by_residual)
-        assert dl <= bound, f"weights differ by {dl:.3e} > {bound:.3e} (beta={beta:.3g})"
+        if not (dl <= bound):
+            raise AssertionError(f"weights differ by {dl:.3e} > {bound:.3e} (beta={beta:.3g})")
 
 
 def assert_non_conflicting(q, lam, gap: float) -> None:
     """beta = 0: g_m . d = (Q l)_m >= ||d||^2 - s gap for every m (no objective increases to first order)."""
     c = assert_claim(q, lam, 0.0, np.full(len(lam), 1.0 / len(lam)), gap)
     worst = float(np.min(c.grad - c.norm_sq))
-    assert worst >= -_slack(c, gap), f"conflict: min_m g_m.d - ||d||^2 = {worst:.3e} < -{_slack(c, gap):.3e}"
+    if not (worst >= -_slack(c, gap)):
+        raise AssertionError(f"conflict: min_m g_m.d - ||d||^2 = {worst:.3e} < -{_slack(c, gap):.3e}")
 
 
 def assert_lemma0(q, lam, beta, p, gap: float, *, quarter: float = 0.25) -> None:
@@ -205,13 +253,13 @@ def assert_lemma0(q, lam, beta, p, gap: float, *, quarter: float = 0.25) -> None
     ql = np.asarray(q, dtype=np.float64) @ lam
     slack = _slack(c, gap)
     lhs_a, rhs_a = float(p @ ql), c.norm_sq + beta * float(np.sum((lam - p) ** 2))
-    assert lhs_a >= rhs_a - slack, f"Lemma 0(a): <Gp, d> = {lhs_a:.6e} < {rhs_a:.6e} - {slack:.1e}"
+    if not (lhs_a >= rhs_a - slack):
+        raise AssertionError(f"Lemma 0(a): <Gp, d> = {lhs_a:.6e} < {rhs_a:.6e} - {slack:.1e}")
     em_p = np.sum(p**2) - 2 * p + 1.0  # ||e_m - p||^2 for every m
     rhs_b = c.norm_sq - quarter * beta * em_p
     worst = int(np.argmin(ql - rhs_b))
-    assert ql[worst] >= rhs_b[worst] - slack, (
-        f"Lemma 0(b), m={worst}: <g_m, d> = {ql[worst]:.6e} < {rhs_b[worst]:.6e} - {slack:.1e}"
-    )
+    if not (ql[worst] >= rhs_b[worst] - slack):
+        raise AssertionError(f"Lemma 0(b), m={worst}: <g_m, d> = {ql[worst]:.6e} < {rhs_b[worst]:.6e} - {slack:.1e}")
 
 
 def assert_lemma0c(q, lam, beta, p, gap: float, lam_star, gap_star: float) -> None:
@@ -223,9 +271,11 @@ def assert_lemma0c(q, lam, beta, p, gap: float, lam_star, gap_star: float) -> No
     cs = assert_claim(q, lam_star, 0.0, p, gap_star)
     phi_hi = cs.norm_sq
     phi_lo = phi_hi - 2 * _slack(cs, gap_star)
-    assert c.norm_sq >= phi_lo, f"Lemma 0(c): ||d||^2 = {c.norm_sq:.6e} < phi = {phi_lo:.6e}"
+    if not (c.norm_sq >= phi_lo):
+        raise AssertionError(f"Lemma 0(c): ||d||^2 = {c.norm_sq:.6e} < phi = {phi_lo:.6e}")
     upper = phi_hi + beta * float(np.sum((np.asarray(lam_star) - p) ** 2)) + 2 * _slack(c, gap)
-    assert c.norm_sq <= upper, f"Lemma 0(c): ||d||^2 = {c.norm_sq:.6e} > phi + beta||l*-p||^2 = {upper:.6e}"
+    if not (c.norm_sq <= upper):
+        raise AssertionError(f"Lemma 0(c): ||d||^2 = {c.norm_sq:.6e} > phi + beta||l*-p||^2 = {upper:.6e}")
 
 
 def lemma1_bound(q, q2, lam2, beta: float, slack: float = 0.0) -> float:
@@ -238,27 +288,31 @@ def lemma1_bound(q, q2, lam2, beta: float, slack: float = 0.0) -> float:
 def assert_lemma1(q, lam, q2, lam2, beta, p, gap: float, gap2: float, *, factor: float = 1.0) -> float:
     """Lemma 1 (beta > 0, Q PSD, Q' symmetric): ||l(Q) - l(Q')|| <= ||P_perp (Q - Q') l(Q')|| / beta.
 
-    With both VIs relaxed by e = s gap, e' = s' gap' the bound becomes :func:`lemma1_bound` with
+    With both VIs relaxed by e = s gap, e' = s' gap' the bound becomes `lemma1_bound` with
     slack e + e'. ``factor`` scales the bound (1 in the lemma; < 1 only to test this checker).
     Returns the ratio ||l - l'|| / (||P_perp (Q - Q') l'|| / beta) of the lemma itself (no slack).
     """
-    assert beta > 0, "Lemma 1 needs beta > 0"
+    if not beta > 0:
+        raise ValueError(f"assert_lemma1: `beta` must be > 0 (Lemma 1 needs it), got {beta!r}")
     c1 = assert_claim(q, lam, beta, p, gap)
     c2 = assert_claim(q2, lam2, beta, p, gap2)
     bound = factor * lemma1_bound(q, q2, lam2, beta, _slack(c1, gap) + _slack(c2, gap2))
     dist = float(np.linalg.norm(np.asarray(lam, dtype=np.float64) - np.asarray(lam2, dtype=np.float64)))
-    assert dist <= bound + ROUNDOFF, f"Lemma 1: ||l - l'|| = {dist:.6e} > bound {bound:.6e}"
+    if not (dist <= bound + ROUNDOFF):
+        raise AssertionError(f"Lemma 1: ||l - l'|| = {dist:.6e} > bound {bound:.6e}")
     exact_bound = lemma1_bound(q, q2, lam2, beta)
     return dist / exact_bound if exact_bound > 0 else 0.0
 
 
 def assert_near_preference(q, lam, beta, p, gap: float) -> None:
     """beta -> inf gives p, at rate ||l - p|| <= ||P_perp Q p|| / beta (Lemma 1 against Q' = 0, l(0) = p)."""
-    assert beta > 0
+    if not beta > 0:
+        raise ValueError(f"assert_near_preference: `beta` must be > 0, got {beta!r}")
     c = assert_claim(q, lam, beta, p, gap)
     bound = lemma1_bound(q, np.zeros_like(q), p, beta, _slack(c, gap))
     dist = float(np.linalg.norm(np.asarray(lam, dtype=np.float64) - p))
-    assert dist <= bound + ROUNDOFF, f"||l - p|| = {dist:.3e} > ||P_perp Q p|| / beta = {bound:.3e}"
+    if not (dist <= bound + ROUNDOFF):
+        raise AssertionError(f"||l - p|| = {dist:.3e} > ||P_perp Q p|| / beta = {bound:.3e}")
 
 
 def assert_permutation_equivariant(solve, q, beta, p, perm) -> None:
@@ -269,15 +323,31 @@ def assert_permutation_equivariant(solve, q, beta, p, perm) -> None:
     assert_same_solution(q, lam, lam_p[np.argsort(perm)], beta, p, gap, gap_p)
 
 
+def assert_scale_invariant(solve, q, beta, p, c: float) -> None:
+    """(Q, beta) -> (c Q, c beta), c > 0, leaves lambda unchanged (up to the certificates, which are
+    relative and so carry over); ``solve(q, beta, p) -> (lam, claimed gap)``."""
+    if not (np.isfinite(c) and c > 0):
+        raise ValueError(f"assert_scale_invariant: `c` must be a finite number > 0, got {c!r}")
+    q = np.asarray(q, dtype=np.float64)
+    lam, gap = solve(q, beta, p)
+    lam_c, gap_c = solve(c * q, c * beta, p)
+    assert_same_solution(q, lam, lam_c, beta, p, gap, gap_c)
+
+
 def assert_stationarity(phi: float, scale: float, *, stationary: bool | None, phi_known: float | None,
                         phi_lower: float, tol: float) -> None:
     """phi == 0 (to tol * scale) exactly when 0 is in the hull; phi >= phi_lower; phi == phi_known."""
     atol = tol * max(scale, np.finfo(np.float64).tiny)
-    assert phi >= -atol, f"phi = {phi:.3e} < 0"
+    if not (phi >= -atol):
+        raise AssertionError(f"phi = {phi:.3e} < 0")
     if stationary is True:
-        assert phi <= atol, f"0 is in the hull but phi = {phi:.3e} > {atol:.3e}"
+        if not (phi <= atol):
+            raise AssertionError(f"0 is in the hull but phi = {phi:.3e} > {atol:.3e}")
     if stationary is False:
-        assert phi > atol, f"0 is not in the hull but phi = {phi:.3e} <= {atol:.3e}"
-    assert phi >= phi_lower - atol, f"phi = {phi:.6e} below the known lower bound {phi_lower:.6e}"
+        if not (phi > atol):
+            raise AssertionError(f"0 is not in the hull but phi = {phi:.3e} <= {atol:.3e}")
+    if not (phi >= phi_lower - atol):
+        raise AssertionError(f"phi = {phi:.6e} below the known lower bound {phi_lower:.6e}")
     if phi_known is not None:
-        assert abs(phi - phi_known) <= atol, f"phi = {phi:.12e} != known {phi_known:.12e}"
+        if not (abs(phi - phi_known) <= atol):
+            raise AssertionError(f"phi = {phi:.12e} != known {phi_known:.12e}")
