@@ -12,7 +12,7 @@ Run with ``python benchmarks/bench_llm_federated.py`` (CPU; ``--device cuda`` on
    bytes).
 3. Uplink per client per round, measured by serializing what a client sends with safetensors: FIRM /
    Local-MGDA / FedAvg-LS one adapter, FMGDA / FSMGDA M adapters, FedCMOO a rank-r sketch (M x r and
-   r x d) plus one adapter. For the tiny model and SmolLM2-135M (when its wheel is installed; the
+   r x d) and three M x M matrices (its Gram, cross term and residual Gram) plus one adapter. For the tiny model and SmolLM2-135M (when its wheel is installed; the
    adapter's shapes only, no training).
 """
 
@@ -141,7 +141,9 @@ def serialized_uplink(model_name: str, m: int = 2, rank: int = 1) -> dict:
     one = len(save(state))
     per_obj = len(save({f"objective{k}.{name}": t.clone() for k in range(m) for name, t in state.items()}))
     dtype = next(iter(state.values())).dtype
-    sketch = len(save({"left": torch.zeros(m, rank, dtype=dtype), "right": torch.zeros(rank, d, dtype=dtype)}))
+    # FedCMOO (the authors' server): the rank-r sketch, the client's Gram, cross term and residual Gram
+    sketch = len(save({"left": torch.zeros(m, rank, dtype=dtype), "right": torch.zeros(rank, d, dtype=dtype),
+                       **{f"gram{k}": torch.zeros(m, m, dtype=dtype) for k in range(3)}}))
     return {"model": model_name, "M": m, "adapter_params": d, "adapter_dtype": str(dtype),
             "raw_adapter_bytes": d * next(iter(state.values())).element_size(),
             "firm": one, "local_mgda": one, "fedavg_ls": one, "fmgda": per_obj, "fsmgda": per_obj,

@@ -28,7 +28,7 @@ def test_firm_rlhf_writes_all_outputs(tmp_path, algorithm):
     assert res.exit_code == 0, res.output
     for name in ("summary.json", "history.json", "rounds.csv", "rounds.json", "reward_curves.png",
                  "lambda_trajectories.png", "pareto.png", "adapter/adapter_model.safetensors",
-                 "adapter/adapter_config.json", "checkpoint/state.npz"):
+                 "adapter/adapter_config.json", "checkpoint/manifest.json"):
         assert (out / name).exists(), name
     s = json.loads((out / "summary.json").read_text())
     assert s["objectives"] == ["positive_sentiment", "brevity"] and s["device"] == "cpu"

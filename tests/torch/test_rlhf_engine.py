@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
 from firm_core.federated import AlgorithmConfig, RunConfig, run  # noqa: E402
-from firm_core.federated.sketch import sketch_floats  # noqa: E402
+from firm_core.federated.sketch import official_upload_floats  # noqa: E402
 
 from backends.rlhf.experiment import run_task  # noqa: E402
 from backends.rlhf.prompts import client_prompt_pools  # noqa: E402
@@ -51,7 +51,7 @@ def test_every_algorithm_runs_a_round_on_the_tiny_model(tiny_policy, name):
     rec = hist.records[0]
     m, d, n = 2, task.dim, 2
     assert rec.dropped == () and not rec.skipped
-    want_up = {"fmgda": m * d * n, "fsmgda": m * d * n, "fedcmoo": (sketch_floats(1, m, d) + d) * n}.get(name, d * n)
+    want_up = {"fmgda": m * d * n, "fsmgda": m * d * n, "fedcmoo": (official_upload_floats(1, m, d) + d) * n}.get(name, d * n)
     assert rec.uplink_floats == want_up
     x_final = np.asarray(hist.final_point["x"])
     assert np.isfinite(x_final).all()
