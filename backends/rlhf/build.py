@@ -124,7 +124,9 @@ class LLMTaskConfig:
 
 def build_task(cfg: LLMTaskConfig, *, progress: bool = False):
     """Load the base model on ``cfg.device`` in ``cfg.dtype``, attach the adapter, resolve the rewards,
-    build the client pools: an :class:`~backends.rlhf.task.RLHFTask`."""
+    build the client pools: an :class:`~backends.rlhf.task.RLHFTask`. The task's description (what a
+    checkpoint is matched against) holds every field but the device, so a run checkpointed on one
+    device can be resumed on another (the records then reproduce up to the devices' round-off)."""
     from .client_data import client_pools
     from .device import resolve_device, resolve_dtype
     from .policy import attach_lora, load_base
@@ -140,4 +142,4 @@ def build_task(cfg: LLMTaskConfig, *, progress: bool = False):
     pools = client_pools(cfg.num_clients, mixes=cfg.client_mixes, heterogeneity=cfg.heterogeneity, seed=cfg.seed)
     return RLHFTask(model, tok, rewards, pools, cfg.local_config(), client_preferences=cfg.client_preferences,
                     eval_samples=cfg.eval_samples, seed=cfg.seed,
-                    description={"task_config": cfg.to_dict(), "device_resolved": str(device)})
+                    description={"task_config": {k: v for k, v in cfg.to_dict().items() if k != "device"}})
