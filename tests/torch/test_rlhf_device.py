@@ -94,6 +94,8 @@ def test_bfloat16_base_on_cpu_keeps_a_float32_adapter_and_trains():
                                     max_new_tokens=4, eval_samples=2))
     assert next(task.model.base_model.model.parameters()).dtype == torch.bfloat16
     assert task.bytes_per_float == 4  # the adapter (what travels) stays float32
+    described = task.describe()["task_config"]
+    assert described["dtype"] == "bfloat16" and "device" not in described  # resumable on another device
     x = task.initial_point()
     res = task.local_update([0, 1], x, client_rngs(0, 0, [0, 1]), local_steps=1, lr=1e-2, beta=0.5,
                             preference=np.array([0.5, 0.5]), mode="firm")
