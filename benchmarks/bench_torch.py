@@ -7,9 +7,16 @@ config (12 layers, hidden 768, vocab 50257; random init), with a LoRA adapter (r
    forward + one backward of p^T L (scalarized), forward + M separate backward passes (reference),
    and full FIRM steps (gradients + float64 Gram + lambda + .grad) with "autograd", "batched", "fast";
    target: FIRM(autograd) <= (forward + M backward passes) * 1.10.
-2. generation throughput (new tokens / s) of the sampler used by the RLHF loop;
-3. peak memory of a federated round with N = 2 and N = 8 simulated clients (one shared base model;
-   each case in a fresh subprocess, peak RSS on CPU / max_memory_allocated on GPU).
+2. generation throughput (new tokens / s) of the sampler used by the RLHF loop (one batched
+   ``generate`` over all prompts x completions of a step, with the KV cache);
+3. peak memory of a federated round (RLHFTask through the engine) with N = 2 and N = 8 simulated
+   clients (one shared base model; each case in a fresh subprocess, peak RSS on CPU /
+   max_memory_allocated on GPU).
+
+``--device auto`` measures on CUDA when a GPU is present (then with a realistic batch: 8 prompts x 8
+completions x 64 new tokens for the larger models); ``--dtype bfloat16`` loads the base in bf16 (the
+adapter, the losses' log-probabilities stay float32; Gram and lambda float64). ``--sizes`` may add
+``smollm2`` (SmolLM2-135M-Instruct; needs its wheel).
 
 Timings are medians over repeats; the machine may be shared, so compare ratios within one run.
 """
@@ -28,20 +35,22 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def build(size: str, device):
+def build(size: str, device, dtype: str = "float32"):
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
     from backends.rlhf.policy import attach_lora, load_base
 
     if size == "tiny":
-        base, tok = load_base("tiny")
+        base, tok = load_base("tiny", dtype=getattr(torch, dtype))
+    elif size == "smollm2":
+        base, tok = load_base("smollm2", dtype=getattr(torch, dtype))
     else:
         _, tok = load_base("tiny")  # ids < 1024 are valid for the larger vocabulary too
         torch.manual_seed(0)
         cfg = GPT2Config(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12,
                          bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id)
-        base = GPT2LMHeadModel(cfg).eval()
+        base = GPT2LMHeadModel(cfg).to(getattr(torch, dtype)).eval()
         for p in base.parameters():
             p.requires_grad_(False)
     base.to(device)
@@ -159,27 +168,30 @@ import json, resource, sys, torch
 sys.path.insert(0, {root!r})
 torch.set_num_threads({threads})
 from benchmarks.bench_torch import build
-from backends.rlhf.federated import FederatedConfig, run_federated
+from backends.rlhf.prompts import client_prompt_pools
 from backends.rlhf.rewards import BrevityReward, SentimentReward
+from backends.rlhf.task import RLHFTask
 from backends.rlhf.trainer import RLHFConfig
-from backends.rlhf.policy import adapter_state, state_nbytes
+from firm_core.federated import AlgorithmConfig
+from firm_core.federated.algorithms import make_algorithm
 dev = torch.device({device!r})
-model, tok = build({size!r}, dev)
-cfg = RLHFConfig(group_size={group}, prompts_per_step={prompts}, max_new_tokens={new_tokens})
+model, tok = build({size!r}, dev, {dtype!r})
+task = RLHFTask(model, tok, [SentimentReward(), BrevityReward()], client_prompt_pools({n}),
+                RLHFConfig(group_size={group}, prompts_per_step={prompts}, max_new_tokens={new_tokens}))
+algo = make_algorithm(AlgorithmConfig(name="firm", beta=0.5, lr=1e-2, local_steps=1))
 if dev.type == "cuda": torch.cuda.reset_peak_memory_stats()
-run_federated(model, tok, [SentimentReward(), BrevityReward()], cfg,
-              FederatedConfig(num_clients={n}, rounds=1, local_steps=1), progress=False, evaluate_ends=False)
+algo.step(task, algo.init(task))  # one federated round of N clients through the engine
 if dev.type == "cuda":
     peak = torch.cuda.max_memory_allocated()
 else:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({{"peak_bytes": peak, "adapter_bytes": state_nbytes(adapter_state(model))}}))
+print(json.dumps({{"peak_bytes": peak, "adapter_bytes": task.adapter_nbytes}}))
 """
 
 
-def bench_memory(size, device, n, threads, group, prompts, new_tokens) -> dict:
-    code = MEMORY_CHILD.format(root=str(ROOT), threads=threads, device=str(device), size=size, n=n, group=group,
-                               prompts=prompts, new_tokens=new_tokens)
+def bench_memory(size, device, dtype, n, threads, group, prompts, new_tokens) -> dict:
+    code = MEMORY_CHILD.format(root=str(ROOT), threads=threads, device=str(device), dtype=dtype, size=size, n=n,
+                               group=group, prompts=prompts, new_tokens=new_tokens)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -190,21 +202,30 @@ def main(argv=None):
     ap.add_argument("--objectives", type=int, default=2, help="M")
     ap.add_argument("--repeats", type=int, default=15, help="timing repeats (a third of them for gpt2-small)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--device", default="cuda" if _cuda() else "cpu")
+    ap.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    ap.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"),
+                    help="precision of the base model (the LoRA adapter stays float32)")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args(argv)
 
     import torch
 
+    from backends.rlhf.device import resolve_device, resolve_dtype
+
     torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    shapes = {"tiny": dict(group=8, prompts=4, new_tokens=24), "gpt2-small": dict(group=4, prompts=2, new_tokens=16)}
+    device = resolve_device(args.device)
+    resolve_dtype(args.dtype, device)
+    big = device.type == "cuda"  # a GPU takes the realistic batch of an RLHF step
+    shapes = {"tiny": dict(group=8, prompts=4, new_tokens=24),
+              "gpt2-small": dict(group=8, prompts=8, new_tokens=64) if big else dict(group=4, prompts=2, new_tokens=16),
+              "smollm2": dict(group=8, prompts=8, new_tokens=64) if big else dict(group=4, prompts=2, new_tokens=16)}
     report = {"device": str(device) + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else
-                                        f" ({args.threads} thread(s))"), "M": args.objectives, "sizes": {}}
+                                        f" ({args.threads} thread(s))"), "dtype": args.dtype, "M": args.objectives,
+              "sizes": {}}
     for size in args.sizes.split(","):
         sh = shapes[size]
-        model, tok = build(size, device)
+        model, tok = build(size, device, args.dtype)
         n_params = sum(p.numel() for p in model.parameters())
         n_lora = sum(p.numel() for p in model.parameters() if p.requires_grad)
         reps = args.repeats if size == "tiny" or device.type == "cuda" else max(3, args.repeats // 3)
@@ -213,22 +234,13 @@ def main(argv=None):
         entry = {"params": n_params, "lora_params": n_lora, "shape": sh, "seconds": grads, "gen_tokens_per_s": gen}
         del model
         if not args.no_memory:
-            entry["memory"] = {n: bench_memory(size, device, n, args.threads, **sh) for n in (2, 8)}
+            entry["memory"] = {n: bench_memory(size, device, args.dtype, n, args.threads, **sh) for n in (2, 8)}
         report["sizes"][size] = entry
         print_size(size, entry, args.objectives)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     print(f"\ndevice: {report['device']}")
     return report
-
-
-def _cuda():
-    try:
-        import torch
-
-        return torch.cuda.is_available()
-    except ImportError:
-        return False
 
 
 def print_size(size, e, m):

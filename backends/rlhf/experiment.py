@@ -1,25 +1,31 @@
-"""The ``firm rlhf`` job as a function: main federated run, preference sweep, plots, adapter."""
+"""The ``firm rlhf`` job: the LoRA RLHF task run by the federated engine, a preference sweep, plots, adapter.
+
+One loop serves every backend: ``firm_core.federated.run(task, AlgorithmConfig, RunConfig)`` with the
+:class:`~backends.rlhf.task.RLHFTask`. Each round's record (D_lambda, D_x, lambda, communication,
+dropped clients, wall time) comes from the engine; the RLHF scalars of the round (training rewards
+and KL of the clients' steps; evaluation rewards and KL of x_t on the rounds that are evaluated) are
+collected by :class:`RoundCollector`, the run's progress hook.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 import time
-from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
+from firm_core.federated import AlgorithmConfig, RunConfig, run
+
 from ._imports import require_llm_stack
-from .federated import FederatedConfig, run_federated, save_adapter
-from .policy import LoraSpec, adapter_state, attach_lora, load_base
-from .rewards import resolve_reward
-from .trainer import RLHFConfig
+from .build import LLMTaskConfig, build_task
+from .policy import state_nbytes
 
 require_llm_stack()
 
 import torch  # noqa: E402
-
 
 #: first-objective weights of the M = 2 sweep
 SWEEP_M2 = (0.85, 0.65, 0.35, 0.15)
@@ -40,64 +46,166 @@ def sweep_preferences(m: int, main: np.ndarray) -> list[np.ndarray]:
     return out
 
 
-def run_rlhf(out_dir: Path, cfg: RLHFConfig, fed: FederatedConfig, model: str = "tiny",
-             rewards=("positive_sentiment", "brevity"), lora: LoraSpec | None = None, sweep: bool = True,
-             progress: bool = True) -> dict:
-    """Run and write everything under ``out_dir``; returns the summary dict (also in summary.json)."""
+class RoundCollector:
+    """Progress hook of a run on an RLHFTask: one row per round with the engine's record and the task's
+    RLHF scalars; forwards to ``inner`` (a progress bar) when given."""
+
+    def __init__(self, task, inner=None):
+        self.task, self.inner, self.rows = task, inner, []
+        task.round_log.clear()
+        task.last_eval = {}
+
+    def __call__(self, record, total):
+        n, m = self.task.num_clients, self.task.num_objectives
+        lam = np.full((n, m), np.nan)
+        for lg in self.task.round_log:
+            if "client_lambdas" in lg:
+                ok = ~np.isnan(lg["client_lambdas"]).any(axis=1)
+                lam[lg["clients"]] = lg["client_lambdas"][ok]
+        row = {"round": record.round, **self.task.pop_round_extras()}
+        ev, self.task.last_eval = self.task.last_eval, {}
+        if ev:
+            row.update({f"reward_{k}": float(v) for k, v in zip(self.task.objective_names, ev["rewards"], strict=True)})
+            row["kl"] = float(ev["kl"])
+        row["client_lambdas"] = lam.tolist()
+        row["record"] = record
+        self.rows.append(row)
+        if self.inner is not None:
+            self.inner(record, total)
+
+
+def run_task(task, algorithm: AlgorithmConfig, rounds: int, *, eval_every: int = 1, progress=None,
+             checkpoint_dir=None, checkpoint_every=None, resume_from=None):
+    """(History, per-round rows) of one engine run of ``task``; the final point is evaluated."""
+    collector = RoundCollector(task, progress)
+    cfg = RunConfig(rounds=rounds, eval_every=eval_every, checkpoint_every=checkpoint_every, name="rlhf")
+    history = run(task, algorithm, cfg, progress=collector, checkpoint_dir=checkpoint_dir, resume_from=resume_from)
+    return history, collector.rows
+
+
+def _final(task, history) -> dict:
+    """Evaluation rewards / KL of x_T (the engine evaluated it last)."""
+    ev = task.last_eval or task.evaluate(np.asarray(history.final_point["x"]))
+    return {"rewards": np.asarray(ev["rewards"], dtype=np.float64).tolist(), "kl": float(ev["kl"]),
+            "samples": list(ev.get("samples", []))}
+
+
+def write_rounds_csv(path: Path, rows: list[dict], names: list[str], bytes_per_float: int) -> None:
+    """One line per round: training and evaluation rewards, KL, D_lambda, D_x, lambda_bar, uplink /
+    downlink bytes of the real tensors, dropped clients, wall time."""
+    cols = ["round", *[f"train_reward_{n}" for n in names], "train_kl", *[f"reward_{n}" for n in names], "kl",
+            "d_lambda", "d_x", *[f"lambda_mean_{n}" for n in names], "lambda_pref_dev", "uplink_bytes",
+            "downlink_bytes", "num_dropped", "wall_time"]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        for row in rows:
+            rec = row["record"]
+            vals = dict(row, d_lambda=rec.d_lambda, d_x=rec.d_x, uplink_bytes=rec.uplink_floats * bytes_per_float,
+                        downlink_bytes=rec.downlink_floats * bytes_per_float, num_dropped=len(rec.dropped),
+                        wall_time=round(rec.wall_time, 4),
+                        **{f"lambda_mean_{n}": v for n, v in zip(names, rec.lambda_mean, strict=True)})
+            w.writerow(["" if isinstance(vals.get(c), float) and math.isnan(vals[c]) else vals.get(c, "") for c in cols])
+
+
+def rows_to_json(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "record"} for r in rows]
+
+
+def run_rlhf(out_dir: Path, task_cfg: LLMTaskConfig, algorithm: AlgorithmConfig, rounds: int, *,
+             eval_every: int = 1, sweep: bool = True, progress=None, checkpoint_every: int | None = None,
+             resume: bool = False, task=None) -> dict:
+    """Run and write everything under ``out_dir``; returns the summary dict (also in summary.json).
+
+    ``progress``: None or a factory ``desc -> context manager yielding a hook`` (a progress bar).
+    The main run checkpoints under ``out_dir/checkpoint`` (every ``checkpoint_every`` rounds and at the
+    end); ``resume`` continues it from there. The sweep (other preferences, for the Pareto plot) runs
+    only without per-client preferences."""
+    import contextlib
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    base, tok = load_base(model, progress=progress)
-    policy = attach_lora(base, lora, seed=fed.seed)
-    sources = [resolve_reward(r) for r in rewards]
-    names = [s.name for s in sources]
-    if len(set(names)) != len(names):
-        raise ValueError(f"reward sources must have distinct names, got {names}")
-    m = len(sources)
-    init = adapter_state(policy)
-    main_pref = cfg.preference_vector(m)
-    prefs = sweep_preferences(m, main_pref) if sweep else [main_pref]
+    task = task if task is not None else build_task(task_cfg, progress=progress is not None)
+    names, m = task.objective_names, task.num_objectives
+    main_pref = algorithm.preference_array(m)
+    prefs = sweep_preferences(m, main_pref) if sweep and task.client_preferences is None else [main_pref]
+    bar = progress or (lambda desc: contextlib.nullcontext(None))
+    ckpt = out_dir / "checkpoint"
     results = []
     for k, p in enumerate(prefs):
-        run_cfg = replace(cfg, preference=tuple(float(v) for v in p))
+        cfg = algorithm.replace(preference=tuple(float(v) for v in p))
         label = "main run" if k == 0 else f"sweep {k}/{len(prefs) - 1}"
-        results.append(run_federated(policy, tok, sources, run_cfg, fed, init_state=init, progress=progress,
-                                     desc=f"{label} p={tuple(round(float(v), 2) for v in p)}"))
-    main = results[0]
+        with bar(f"{label} {cfg.display_name} p={tuple(round(float(v), 2) for v in p)}") as hook:
+            # sweep runs are evaluated at x_0 and x_T only (their final rewards make the Pareto plot)
+            hist, rows = run_task(task, cfg, rounds, eval_every=eval_every if k == 0 else max(1, rounds), progress=hook,
+                                  checkpoint_dir=ckpt if k == 0 else None,
+                                  checkpoint_every=checkpoint_every if k == 0 else None,
+                                  resume_from=ckpt if k == 0 and resume else None)
+        results.append((cfg, hist, rows, _final(task, hist)))
+    cfg, hist, rows, final = results[0]
+    x_final = np.asarray(hist.final_point["x"])
 
     from .plots import plot_lambda, plot_pareto, plot_reward_curves
 
-    plot_reward_curves(main, out_dir / "reward_curves.png")
-    plot_lambda(main, out_dir / "lambda_trajectories.png")
-    points = [{"preference": r.preference.tolist(), "initial": np.asarray(r.initial_eval["rewards"]).tolist(),
-               "final": np.asarray(r.final_eval["rewards"]).tolist(), "final_kl": r.final_eval["kl"]} for r in results]
+    plot_reward_curves(rows, names, out_dir / "reward_curves.png")
+    plot_lambda(rows, names, task.client_preferences if task.client_preferences is not None else main_pref,
+                out_dir / "lambda_trajectories.png")
+    initial = [rows[0].get(f"reward_{n}", math.nan) for n in names] if rows else [math.nan] * m
+    points = [{"preference": c.preference_array(m).tolist(),
+               "initial": initial, "final": f["rewards"], "final_kl": f["kl"]} for c, _, _, f in results]
     if m >= 2:
         plot_pareto(points, names, out_dir / "pareto.png")
-    save_adapter(policy, main.final_state, out_dir / "adapter")
-    (out_dir / "history.json").write_text(json.dumps(main.to_dict(), indent=1))
-    with open(out_dir / "rounds.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["round", *[f"reward_{n}" for n in names], "kl", "d_lambda",
-                    *[f"lambda_{n}_mean" for n in names], "uplink_bytes", "downlink_bytes", "skipped_steps", "seconds"])
-        for r in main.rounds:
-            w.writerow([r.round, *r.rewards, r.kl, r.d_lambda, *np.nanmean(r.client_weights, axis=0),
-                        r.uplink_bytes, r.downlink_bytes, r.skipped_steps, round(r.seconds, 3)])
+    task.load_point(x_final)
+    task.model.save_pretrained(str(out_dir / "adapter"), safe_serialization=True)
+    hist.to_json(out_dir / "history.json")
+    (out_dir / "rounds.json").write_text(json.dumps(rows_to_json(rows), indent=1))
+    write_rounds_csv(out_dir / "rounds.csv", rows, names, task.bytes_per_float)
+    up = [r["record"].uplink_floats * task.bytes_per_float for r in rows]
+    weights = task.client_preferences if task.client_preferences is not None else main_pref
+    mean_p = np.mean(np.atleast_2d(weights), axis=0)
     summary = {
-        "model": model,
+        "model": task_cfg.model if task_cfg is not None else "custom",
         "objectives": names,
-        "rlhf_config": asdict(cfg),
-        "federated_config": asdict(fed),
-        "initial_rewards": np.asarray(main.initial_eval["rewards"]).tolist(),
-        "final_rewards": np.asarray(main.final_eval["rewards"]).tolist(),
-        "initial_weighted": main.weighted(main.initial_eval["rewards"]),
-        "final_weighted": main.weighted(main.final_eval["rewards"]),
-        "final_kl": main.final_eval["kl"],
-        "uplink_bytes_total": int(sum(r.uplink_bytes for r in main.rounds)),
-        "mean_d_lambda": float(np.nanmean([r.d_lambda for r in main.rounds])),
+        "algorithm": cfg.to_dict(),
+        "display_name": cfg.display_name,
+        "task": task.describe(),
+        "rounds": rounds,
+        "device": str(task.device),
+        "initial_rewards": initial,
+        "final_rewards": final["rewards"],
+        "initial_weighted": float(np.dot(mean_p, initial)),
+        "final_weighted": float(np.dot(mean_p, final["rewards"])),
+        "final_kl": final["kl"],
+        "uplink_bytes_total": int(sum(up)),
+        "uplink_bytes_per_client_round": _per_client(rows[0]["record"], task.bytes_per_float) if rows else 0,
+        "adapter_bytes": state_nbytes(task.point_state(x_final)),
+        "mean_d_lambda": _nanmean([r["record"].d_lambda for r in rows]),
+        "mean_d_x": _nanmean([r["record"].d_x for r in rows]),
+        "dropped": [dict(d, round=r["round"]) for r in rows for d in r["record"].dropped],
         "pareto": points,
-        "samples": main.final_eval["samples"][:8],
+        "samples": final["samples"][:8],
         "seconds": time.perf_counter() - t0,
         "torch_threads": torch.get_num_threads(),
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=_json_default))
     return summary
+
+
+def _per_client(record, bytes_per_float: int) -> int:
+    """Uplink bytes of one client that finished the round (the round's uplink over its finished clients)."""
+    finished = len(record.participants) - len(record.dropped)
+    return int(record.uplink_floats * bytes_per_float / finished) if finished else 0
+
+
+def _nanmean(vals) -> float | None:
+    a = np.asarray(vals, dtype=np.float64)
+    return float(np.nanmean(a)) if a.size and np.isfinite(a).any() else None
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON-serializable: {type(o).__name__}")

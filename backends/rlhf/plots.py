@@ -24,37 +24,50 @@ def _integer_rounds(axes) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def plot_reward_curves(result, path: Path) -> None:
+def _series(rows, key) -> np.ndarray:
+    return np.array([r.get(key, np.nan) for r in rows], dtype=np.float64)
+
+
+def plot_reward_curves(rows: list[dict], objectives: list[str], path: Path) -> None:
+    """Training reward per objective (solid) and evaluation reward of x_t (dots), and KL, per round."""
     plt = _plt()
-    rounds = [r.round for r in result.rounds]
-    rewards = np.array([r.rewards for r in result.rounds])
+    rounds = [r["round"] for r in rows]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for m, name in enumerate(result.objectives):
-        axes[0].plot(rounds, rewards[:, m], marker="o", ms=3, label=name)
-    axes[0].set(xlabel="round", ylabel="mean training reward", title="reward per objective")
-    axes[0].legend()
-    axes[1].plot(rounds, [r.kl for r in result.rounds], color="k", marker="o", ms=3)
+    for m, name in enumerate(objectives):
+        line, = axes[0].plot(rounds, _series(rows, f"train_reward_{name}"), marker="o", ms=3, label=f"{name} (training)")
+        ev = _series(rows, f"reward_{name}")
+        if np.isfinite(ev).any():
+            axes[0].plot(rounds, ev, ls=":", marker="s", ms=3, color=line.get_color(), label=f"{name} (eval of x_t)")
+    axes[0].set(xlabel="round", ylabel="mean reward", title="reward per objective")
+    axes[0].legend(fontsize=7)
+    axes[1].plot(rounds, _series(rows, "train_kl"), color="k", marker="o", ms=3, label="training")
+    ev = _series(rows, "kl")
+    if np.isfinite(ev).any():
+        axes[1].plot(rounds, ev, color="gray", ls=":", marker="s", ms=3, label="eval of x_t")
     axes[1].set(xlabel="round", ylabel="KL(policy || reference) per completion", title="KL to reference")
+    axes[1].legend(fontsize=7)
     _integer_rounds(axes)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def plot_lambda(result, path: Path) -> None:
+def plot_lambda(rows: list[dict], objectives: list[str], preference, path: Path) -> None:
+    """Each client's mean lambda per round (dotted: its preference) and D_lambda."""
     plt = _plt()
-    rounds = [r.round for r in result.rounds]
-    lam = np.array([r.client_weights for r in result.rounds])  # (T, N, M)
+    rounds = [r["round"] for r in rows]
+    lam = np.array([r["client_lambdas"] for r in rows], dtype=np.float64)  # (T, N, M)
+    pref = np.atleast_2d(np.asarray(preference, dtype=np.float64))
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for i in range(lam.shape[1]):
-        for m, name in enumerate(result.objectives):
+        for m, name in enumerate(objectives):
             axes[0].plot(rounds, lam[:, i, m], ls="-" if m == 0 else "--", label=f"client {i}: {name}")
-    for m, p in enumerate(result.preference):
+    for p in np.unique(pref[:, 0]):
         axes[0].axhline(p, color="gray", lw=0.8, ls=":")
-    axes[0].set(xlabel="round", ylabel="mean lambda over local steps", title="lambda trajectories (dotted: p)",
-                ylim=(-0.02, 1.02))
+    axes[0].set(xlabel="round", ylabel="mean lambda over local steps", ylim=(-0.02, 1.02),
+                title="each client's lambda (dotted: the preference)")
     axes[0].legend(fontsize=7)
-    axes[1].plot(rounds, [r.d_lambda for r in result.rounds], marker="o", ms=3)
+    axes[1].plot(rounds, [r["record"].d_lambda for r in rows], marker="o", ms=3)
     axes[1].set(xlabel="round", ylabel=r"$D_\lambda=\mathrm{mean}_i\,\|\lambda_i-\bar\lambda\|^2$",
                 title=r"client disagreement $D_\lambda$")
     _integer_rounds(axes)

@@ -89,6 +89,20 @@ def lora_parameters(model) -> list:
     return [p for n, p in model.named_parameters() if p.requires_grad and "lora_" in n]
 
 
+def state_ordered_parameters(model) -> list:
+    """The trainable adapter parameters in the order of :func:`state_to_vector` (sorted state keys), so
+    that a gradient flattened over them lines up with the flattened adapter."""
+    by_ptr = {p.data_ptr(): p for p in lora_parameters(model)}
+    state = get_peft_model_state_dict(model)
+    out = []
+    for k in sorted(state):
+        p = by_ptr.get(state[k].data_ptr())
+        if p is None or p.shape != state[k].shape:
+            raise ValueError(f"adapter tensor {k!r} is not a trainable parameter of the model")
+        out.append(p)
+    return out
+
+
 def adapter_state(model) -> dict:
     """A detached copy of the adapter tensors (what a federated client uploads)."""
     return {k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()}

@@ -35,7 +35,8 @@ class Rollout:
 @torch.no_grad()
 def sample_group(model, tokenizer, prompts: list[str], group_size: int, max_new_tokens: int,
                  temperature: float = 1.0, seed: int | None = None) -> Rollout:
-    """Sample ``group_size`` completions per prompt (ancestral sampling, no top-k/top-p)."""
+    """Sample ``group_size`` completions per prompt (ancestral sampling, no top-k/top-p): one batched
+    ``generate`` call over all prompts x group, with the KV cache, on the model's device."""
     if group_size < 2:
         raise ValueError(f"`group_size` must be >= 2 for group-normalized advantages, got {group_size}")
     if not prompts:
@@ -46,7 +47,7 @@ def sample_group(model, tokenizer, prompts: list[str], group_size: int, max_new_
     flat = [p for p in prompts for _ in range(group_size)]
     enc = tokenizer(flat, return_tensors="pt", padding=True).to(device)
     out = model.generate(**enc, do_sample=True, top_k=0, top_p=1.0, temperature=temperature,
-                         max_new_tokens=max_new_tokens, min_new_tokens=1,
+                         max_new_tokens=max_new_tokens, min_new_tokens=1, use_cache=True,
                          pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
     plen = enc["input_ids"].shape[1]
     gen = out[:, plen:]

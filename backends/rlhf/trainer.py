@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..torch_backend import STEP_METHODS, MultiObjectiveStep, NonFiniteGradientError, scalarized_backward
+from ..torch_backend import (
+    GRADIENT_METHODS,
+    STEP_METHODS,
+    MultiObjectiveStep,
+    NonFiniteGradientError,
+    jacobian,
+    scalarized_backward,
+)
 from ._imports import require_llm_stack
 from .losses import ADVANTAGE_KINDS, group_advantages, policy_gradient_losses
 from .policy import lora_parameters
@@ -99,6 +106,35 @@ class StepRecord:
     weights: np.ndarray  # (M,) lambda used
     skipped: bool
     completions: list[str] = field(default_factory=list)
+    reason: str = ""  # why the step was skipped (non-finite loss or gradient)
+
+
+@dataclass
+class RolloutLosses:
+    """One on-policy batch: rewards (n, M), the M per-objective losses, per-token log-probs, KL."""
+
+    rewards: np.ndarray
+    losses: list
+    logp: torch.Tensor
+    kl: float
+    completions: list[str]
+
+
+def rollout_losses(model, tokenizer, rewards, prompts: list[str], cfg: RLHFConfig, seed: int) -> RolloutLosses:
+    """Sample a group per prompt (seeded), score the M rewards, form the per-objective losses."""
+    rollout = sample_group(model, tokenizer, prompts, cfg.group_size, cfg.max_new_tokens, cfg.temperature, seed)
+    r = score(rewards, rollout.flat_prompts, rollout.completions)
+    adv = group_advantages(r, cfg.group_size, cfg.advantage)
+    ref = reference_logprobs(model, rollout)
+    logp = completion_logprobs(model, rollout)
+    losses, kl = policy_gradient_losses(logp, ref, rollout.completion_mask, adv, cfg.kl_coef, cfg.max_new_tokens)
+    return RolloutLosses(r, losses, logp, float(kl), rollout.completions)
+
+
+def draw_prompts(prompt_pool: list[str], count: int, rng: np.random.Generator) -> list[str]:
+    """``min(count, len(pool))`` distinct prompts of the pool, drawn with ``rng``."""
+    idx = rng.choice(len(prompt_pool), size=min(count, len(prompt_pool)), replace=False)
+    return [prompt_pool[i] for i in idx]
 
 
 def make_optimizer(params, cfg: RLHFConfig):
@@ -110,31 +146,27 @@ def make_optimizer(params, cfg: RLHFConfig):
 def rlhf_step(model, tokenizer, rewards, prompts: list[str], cfg: RLHFConfig, optimizer, stepper,
               seed: int) -> StepRecord:
     """One on-policy step; ``stepper`` is a MultiObjectiveStep over the LoRA parameters (None for fedavg_ls)."""
-    rollout = sample_group(model, tokenizer, prompts, cfg.group_size, cfg.max_new_tokens, cfg.temperature, seed)
-    r = score(rewards, rollout.flat_prompts, rollout.completions)
-    adv = group_advantages(r, cfg.group_size, cfg.advantage)
-    ref = reference_logprobs(model, rollout)
-    logp = completion_logprobs(model, rollout)
-    losses, kl = policy_gradient_losses(logp, ref, rollout.completion_mask, adv, cfg.kl_coef, cfg.max_new_tokens)
-    m = r.shape[1]
+    batch = rollout_losses(model, tokenizer, rewards, prompts, cfg, seed)
+    m = batch.rewards.shape[1]
     p = cfg.preference_vector(m)
     optimizer.zero_grad(set_to_none=True)
+    reason = ""
     if cfg.algorithm == "fedavg_ls":
         params = lora_parameters(model)
         try:
-            scalarized_backward(losses, params, preference=p)
+            scalarized_backward(batch.losses, params, preference=p)
             optimizer.step()
             weights, skipped = p, False
-        except NonFiniteGradientError:
+        except NonFiniteGradientError as exc:
             if cfg.on_nonfinite == "raise":
                 raise
             for q in params:
                 q.grad = None
-            weights, skipped = np.full(m, np.nan), True
+            weights, skipped, reason = np.full(m, np.nan), True, str(exc)
     else:
-        info = stepper.step(losses, surrogate=logp)
-        weights, skipped = info.weights, info.skipped
-    return StepRecord(r.mean(axis=0), float(kl), np.asarray(weights), skipped, rollout.completions)
+        info = stepper.step(batch.losses, surrogate=batch.logp)
+        weights, skipped, reason = info.weights, info.skipped, info.reason
+    return StepRecord(batch.rewards.mean(axis=0), batch.kl, np.asarray(weights), skipped, batch.completions, reason)
 
 
 def local_steps(model, tokenizer, rewards, prompt_pool: list[str], cfg: RLHFConfig, num_steps: int,
@@ -150,11 +182,19 @@ def local_steps(model, tokenizer, rewards, prompt_pool: list[str], cfg: RLHFConf
                                      beta_relative=cfg.beta_relative)
     records = []
     for _ in range(num_steps):
-        idx = rng.choice(len(prompt_pool), size=min(cfg.prompts_per_step, len(prompt_pool)), replace=False)
-        prompts = [prompt_pool[i] for i in idx]
+        prompts = draw_prompts(prompt_pool, cfg.prompts_per_step, rng)
         records.append(rlhf_step(model, tokenizer, rewards, prompts, cfg, opt, stepper,
                                  seed=int(rng.integers(2**31))))
     return records
+
+
+def objective_jacobian(model, tokenizer, rewards, prompts: list[str], cfg: RLHFConfig, seed: int, params):
+    """(J (M, d) in the parameters' dtype, the batch): row m = grad of objective m's loss w.r.t. ``params``
+    (flattened in the given order) on one seeded on-policy batch. ``cfg.grad_method`` "fast" has no
+    per-objective gradients and falls back to "autograd" here."""
+    batch = rollout_losses(model, tokenizer, rewards, prompts, cfg, seed)
+    method = cfg.grad_method if cfg.grad_method in GRADIENT_METHODS else "autograd"
+    return jacobian(batch.losses, params, method=method), batch
 
 
 @torch.no_grad()

@@ -1,7 +1,7 @@
 """The torch / LoRA backend of the Flower app: LoRA RLHF clients on the in-process grid.
 
 Only the adapter tensors travel, the server averages them through firm_core, bad adapters are
-dropped with their reason, and the run equals ``backends.rlhf.federated.run_federated`` on the same seed.
+dropped with their reason, and the run equals the federated engine's run of the same RLHF task on the same seed.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from backends.flower.rlhf.settings import RLHFTaskSpec, task_from_json  # noqa: 
 from backends.flower.server_app import run_strategy  # noqa: E402
 from backends.flower.settings import FlowerSettings  # noqa: E402
 from backends.flower.validation import ReplyExpectation, ReplyRejected, arrays_to_vector  # noqa: E402
-from backends.rlhf.federated import FederatedConfig, run_federated  # noqa: E402
 from backends.rlhf.policy import state_nbytes  # noqa: E402
 
 pytestmark = [pytest.mark.flower, pytest.mark.torch]
@@ -119,27 +118,34 @@ def test_aggregated_adapter_is_the_weighted_average_of_the_replies(two_round_run
 
 
 def test_flower_run_equals_the_rlhf_federated_loop(two_round_run):
+    from backends.rlhf.experiment import run_task
+    from backends.rlhf.policy import load_adapter_state
+    from backends.rlhf.task import RLHFTask
+
     settings, run, grid = two_round_run
     task = settings.build_problem()
     a = settings.algorithm
     cfg = task.spec.local_config("firm", a.lr, a.effective_beta, a.preference_array(task.num_objectives))
-    fed = FederatedConfig(num_clients=task.num_clients, rounds=settings.rounds, local_steps=a.local_steps,
-                          heterogeneity=task.spec.heterogeneity, server_lr=a.server_lr, seed=a.seed)
     with task.lock:
-        ref = run_federated(task.model, task.tokenizer, task.rewards, cfg, fed, init_state=task.initial_state,
-                            prompt_pools=task.pools, progress=False, evaluate_ends=False)
+        load_adapter_state(task.model, task.initial_state)
+        engine_task = RLHFTask(task.model, task.tokenizer, task.rewards, task.pools, cfg,
+                               eval_prompts=task.pools[0][:1], eval_samples=2)
+        history, rows = run_task(engine_task, a, settings.rounds)
+        ref_state = engine_task.point_state(history.final_point["x"])
     final = run.result.arrays
-    assert sorted(final) == sorted(ref.final_state)
-    for name, tensor in ref.final_state.items():
+    assert sorted(final) == sorted(ref_state)
+    for name, tensor in ref_state.items():
         np.testing.assert_allclose(final[name].numpy(), tensor.numpy(), rtol=WIRE_RTOL, atol=0)
     by_round = train_replies_by_round(grid)
-    for log, record in zip(ref.rounds, run.history.records, strict=True):
+    names = engine_task.objective_names
+    for row, record in zip(rows, run.history.records, strict=True):
         replies = sorted(by_round[str(record.round + 1)], key=lambda m: m.content.metric_records[METRICS_KEY]["partition-id"])
         lam = np.array([m.content.metric_records[METRICS_KEY]["lambda-mean"] for m in replies])
-        np.testing.assert_allclose(lam, log.client_weights, rtol=0, atol=1e-12)
-        np.testing.assert_allclose(run.result.train_metrics_clientapp[record.round + 1][REWARDS_KEY], log.rewards,
-                                   rtol=0, atol=1e-12)
-        assert record.uplink_bytes == log.uplink_bytes and record.downlink_bytes == log.downlink_bytes
+        np.testing.assert_allclose(lam, row["client_lambdas"], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(run.result.train_metrics_clientapp[record.round + 1][REWARDS_KEY],
+                                   [row[f"train_reward_{n}"] for n in names], rtol=0, atol=1e-12)
+        assert record.uplink_bytes == int(row["client_uplink_bytes"])
+        assert record.downlink_bytes == len(replies) * engine_task.adapter_nbytes
 
 
 def faulty_adapter_app(kind: str):

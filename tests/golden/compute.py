@@ -77,23 +77,31 @@ def flower_inprocess() -> dict:
 
 
 def tiny_rlhf() -> dict:
+    """FIRM on the tiny LoRA RLHF task through the federated engine (recorded with the RLHF backend's
+    own loop before that loop was replaced by the engine)."""
     import torch
 
     torch.set_num_threads(1)
-    from backends.rlhf.federated import FederatedConfig, run_federated
-    from backends.rlhf.policy import adapter_state, attach_lora, load_base, state_to_vector
+    from backends.rlhf.experiment import run_task
+    from backends.rlhf.policy import attach_lora, load_base
+    from backends.rlhf.prompts import client_prompt_pools
     from backends.rlhf.rewards import BrevityReward, SentimentReward
+    from backends.rlhf.task import RLHFTask
     from backends.rlhf.trainer import RLHFConfig
+    from firm_core.federated import AlgorithmConfig
 
     base, tok = load_base("tiny")
     model = attach_lora(base, seed=0)
-    init = adapter_state(model)
-    cfg = RLHFConfig(algorithm="firm", preference=(0.5, 0.5), group_size=4, prompts_per_step=2, max_new_tokens=8)
-    fed = FederatedConfig(num_clients=2, rounds=2, local_steps=1, seed=5, eval_samples=2)
-    res = run_federated(model, tok, [SentimentReward(), BrevityReward()], cfg, fed, init_state=init, progress=False)
-    vec = state_to_vector(res.final_state)
-    return {"final_adapter": [float(v) for v in vec], "rewards": [r.rewards.tolist() for r in res.rounds],
-            "client_weights": [r.client_weights.tolist() for r in res.rounds], "kl": [r.kl for r in res.rounds]}
+    local = RLHFConfig(group_size=4, prompts_per_step=2, max_new_tokens=8)
+    task = RLHFTask(model, tok, [SentimentReward(), BrevityReward()], client_prompt_pools(2, 0.8, 5), local,
+                    eval_samples=2, seed=5)
+    algo = AlgorithmConfig(name="firm", beta=0.5, preference=(0.5, 0.5), lr=1e-2, local_steps=1, seed=5)
+    history, rows = run_task(task, algo, 2)
+    vec = torch.as_tensor(history.final_point["x"]).float().double()  # the adapter is float32
+    names = task.objective_names
+    return {"final_adapter": [float(v) for v in vec],
+            "rewards": [[r[f"train_reward_{n}"] for n in names] for r in rows],
+            "client_weights": [r["client_lambdas"] for r in rows], "kl": [r["train_kl"] for r in rows]}
 
 
 CASES = {"engine": engine_runs, "theory_trace": theory_trace, "flower_inprocess": flower_inprocess, "tiny_rlhf": tiny_rlhf}

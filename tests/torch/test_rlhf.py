@@ -8,7 +8,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
-from backends.rlhf.federated import FederatedConfig, lambda_disagreement, run_federated  # noqa: E402
+from firm_core.federated import AlgorithmConfig, lambda_disagreement  # noqa: E402
+
 from backends.rlhf.hub import ModelUnavailableError  # noqa: E402
 from backends.rlhf.losses import group_advantages, policy_gradient_losses  # noqa: E402
 from backends.rlhf.policy import (  # noqa: E402
@@ -69,8 +70,6 @@ def test_only_lora_parameters_change(tiny_policy, algorithm):
 def test_adapter_state_and_safetensors_round_trip(tiny_policy, tmp_path):
     from peft import PeftModel
 
-    from backends.rlhf.federated import save_adapter
-
     model, tok = tiny_policy
     with torch.no_grad():
         for p in lora_parameters(model):
@@ -82,7 +81,8 @@ def test_adapter_state_and_safetensors_round_trip(tiny_policy, tmp_path):
     back = vector_to_state(vec, state)
     for k in state:
         torch.testing.assert_close(back[k], state[k], rtol=0, atol=0)
-    save_adapter(model, state, tmp_path / "adapter")
+    load_adapter_state(model, state)
+    model.save_pretrained(str(tmp_path / "adapter"), safe_serialization=True)
     assert (tmp_path / "adapter" / "adapter_model.safetensors").exists()
     model.unload()
     from backends.rlhf.policy import load_base
@@ -176,18 +176,27 @@ def test_lambda_disagreement():
 
 @pytest.mark.slow
 def test_federated_run_raises_preference_weighted_reward_over_seeds(tiny_policy):
+    """FIRM through the engine on the RLHF task learns: the p-weighted evaluation reward of x_T beats x_0."""
+    from backends.rlhf.experiment import run_task
+    from backends.rlhf.prompts import client_prompt_pools
+    from backends.rlhf.task import RLHFTask
+
     model, tok = tiny_policy
     rewards = [SentimentReward(), BrevityReward()]
     init = adapter_state(model)
-    cfg = RLHFConfig(algorithm="firm", preference=(0.5, 0.5), group_size=8, prompts_per_step=4, max_new_tokens=24)
+    local = RLHFConfig(group_size=8, prompts_per_step=4, max_new_tokens=24)
     gains = []
     for seed in (0, 1, 2):
-        fed = FederatedConfig(num_clients=2, rounds=5, local_steps=1, seed=seed)
-        res = run_federated(model, tok, rewards, cfg, fed, init_state=init, progress=False)
-        gains.append(res.weighted(res.final_eval["rewards"]) - res.weighted(res.initial_eval["rewards"]))
-        assert len(res.rounds) == 5
-        assert all(r.uplink_bytes == 2 * state_nbytes(init) for r in res.rounds)  # only LoRA tensors travel
-        assert all(np.isfinite(r.d_lambda) and r.d_lambda >= 0 for r in res.rounds)
+        load_adapter_state(model, init)  # x_0 of a task is the adapter it is built on
+        task = RLHFTask(model, tok, rewards, client_prompt_pools(2, 0.8, seed), local, seed=seed)
+        algo = AlgorithmConfig(name="firm", beta=0.5, preference=(0.5, 0.5), lr=1e-2, local_steps=1, seed=seed)
+        hist, rows = run_task(task, algo, 5, eval_every=5)
+        first = np.array([rows[0][f"reward_{n}"] for n in task.objective_names])
+        final = -np.asarray(hist.final_point["objectives"])
+        gains.append(float(0.5 * (final - first).sum()))
+        assert len(hist) == 5
+        assert all(r["record"].uplink_floats == 2 * task.dim for r in rows)  # only LoRA tensors travel
+        assert all(np.isfinite(r.d_lambda) and r.d_lambda >= 0 for r in hist.records)
     assert min(gains) > LEARNING_MARGIN, gains
     load_adapter_state(model, init)
 
