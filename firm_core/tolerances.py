@@ -26,6 +26,12 @@ SYMMETRY_TOL = 1e-8
 #: A float64 Gram matrix counts as PSD when its smallest eigenvalue >= -PSD_TOL * max|Q|.
 PSD_TOL = 1e-8
 
+#: A Gram matrix whose smallest eigenvalue is below -PSD_REPAIR_TOL * max|Q| (but within the PSD
+#: tolerance, e.g. a float32 Gram matrix) is replaced by its nearest PSD matrix before solving. Above
+#: it the indefiniteness is round-off that the exact methods absorb at their certified accuracy, and
+#: the matrix is solved as given (symmetrized).
+PSD_REPAIR_TOL = EXACT_KKT_TOL
+
 #: The symmetry and PSD tolerances for a Gram matrix given in float32 / float64 (other input is
 #: converted to float64 and uses the float64 entry). A float32 Gram matrix is only known to about
 #: 6e-8 per entry; 1e-5 leaves room for M ~ 100 such errors adding up in an eigenvalue.

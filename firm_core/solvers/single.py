@@ -175,7 +175,8 @@ def solve_single(jacobian, gram, beta, preference, method, tol, max_iter) -> Min
     out_dtype = jacobian.dtype
     if out_dtype != np.float64:  # float32: solved in float64 like the general route, returned in float32
         jacobian = jacobian.astype(np.float64)
-    q = jacobian @ jacobian.T
+    with np.errstate(over="ignore", invalid="ignore"):  # huge or non-finite J fails the range test below
+        q = jacobian @ jacobian.T
     top = float(q.diagonal().max())  # = max|Q| (Cauchy-Schwarz); NaN or inf fails the range test
     if not _LO <= top <= _HI:
         return None
