@@ -211,13 +211,15 @@ def check_array(x, name: str, where: str, *, shape: tuple | None = None, ndim: i
 
 
 def check_probability_vectors(w, m: int, name: str, where: str, *, batched: bool = True,
-                              tol: float = PREFERENCE_SUM_TOL, renormalize: bool = True) -> np.ndarray:
+                              tol: float = PREFERENCE_SUM_TOL, renormalize: bool = True,
+                              length_name: str = "M") -> np.ndarray:
     """Probability vectors of length ``m`` along the last axis (a single (m,) vector unless
     ``batched``): entries >= 0 summing to 1 within ``tol``; returned renormalized exactly unless
-    ``renormalize=False`` (then as given, in float64)."""
+    ``renormalize=False`` (then as given, in float64). ``length_name`` names m in messages."""
     arr, _ = as_real_array(w, name, where, min_ndim=1)
     if (arr.shape[-1] != m) if batched else (arr.shape != (m,)):
-        want = f"a last axis of length M = {m}" if batched else f"shape ({m},) to match M = {m}"
+        want = (f"a last axis of length {length_name} = {m}" if batched
+                else f"shape ({m},) to match {length_name} = {m}")
         raise ValueError(f"{where}: `{name}` must have {want}, got shape {arr.shape}")
     if np.any(arr < 0) or np.any(np.abs(arr.sum(axis=-1) - 1.0) > tol):
         raise ValueError(f"{where}: `{name}` must be a probability vector (entries >= 0, sum 1 within {tol:g}), "
