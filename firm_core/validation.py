@@ -83,7 +83,7 @@ def check_real(x, name: str, where: str, *, minimum: float | None = None, strict
         raise ValueError(f"{where}: `{name}` must be a finite real number, got {short_repr(x)}")
     if minimum is not None and (v < minimum or (strict and v == minimum)):
         op = ">" if strict else ">="
-        raise ValueError(f"{where}: `{name}` must be finite and {op} {minimum:g}, got {short_repr(x)}")
+        raise ValueError(f"{where}: `{name}` must be {op} {minimum}, got {short_repr(x)}")
     return v
 
 
