@@ -22,6 +22,7 @@ import numpy as np
 from . import solvers
 from .result import MinNormResult
 from .solvers import certify
+from .solvers.single import solve_single
 from .solvers.problem import ScaledBatch, folding_matrix, normalization, normalized_gram, scale_gram, scale_jacobian
 from .tolerances import DEFAULT_TOL
 from .validation import check_beta, check_choice, check_positive_float, check_positive_int, check_preference
@@ -197,8 +198,6 @@ def solve_min_norm(
     direction) does not fit the output dtype the status is NUMERICAL and the message says which.
     float32 input is solved in float64 and returned as float32; tensors are detached first.
     """
-    from .solvers.single import solve_single
-
     fast = solve_single(jacobian, gram, beta, preference, method, tol, max_iter)
     if fast is not None:
         return fast

@@ -22,6 +22,7 @@ import functools
 import math
 
 import numpy as np
+from scipy.linalg.blas import dgemm
 from scipy.linalg.lapack import dposv
 
 from ..result import MinNormResult, SolverStatus
@@ -42,6 +43,8 @@ _LO, _HI = 2.0**-SAFE_EXP, 2.0**SAFE_EXP
 ACTIVE_SET_STEPS_PER_M = 4
 
 
+_FLOAT64 = np.dtype(np.float64)
+_CONVERGED_0D = np.array(SolverStatus.CONVERGED, dtype=object)
 _F32_MAX = float(np.finfo(np.float32).max)
 _DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
@@ -116,37 +119,47 @@ def _ratio_step(lam: list, free: list, x: list) -> int:
     return leave
 
 
+def _affine_minimizer(qn: np.ndarray, free: list) -> list | None:
+    """x = Qn_SS^{-1} 1 / (1^T Qn_SS^{-1} 1) on the support S = ``free`` (Cholesky); None if Qn_SS is
+    not positive definite. It minimizes 0.5 x^T Qn_SS x subject to 1^T x = 1."""
+    if len(free) == qn.shape[0]:
+        sub = qn
+    else:
+        idx = np.array(free)
+        sub = qn.take(idx, 0).take(idx, 1)
+    _, x, info = dposv(sub, _ones(len(free)))
+    x = x.tolist()
+    total = sum(x)
+    if info != 0 or not total > 0.0:
+        return None
+    return [xi / total for xi in x]
+
+
 def active_set_single(qn: np.ndarray, certify_at, tol: float):
     """Primal active-set method for min 0.5 l^T Qn l over the simplex; None when it cannot certify.
 
-    Start at the uniform point with support S = all. Each step solves the equality-constrained
-    problem on S, x = Qn_SS^{-1} 1 / (1^T Qn_SS^{-1} 1) (Cholesky; None if Qn_SS is not positive
-    definite). If x >= 0 the step is taken and the point returned once ``certify_at(l)`` (the
-    relative KKT residual, with its gradient) is <= tol, else the index with the smallest gradient
-    entry joins S. If some x_i < 0 the step stops where the first weight reaches 0, which leaves S.
-    Returns (lam, iterations, (g, Q l, kkt, gap)) or None.
+    Support guess: starting from S = all, replace S by {i : x_i > 0} until the affine minimizer x
+    on S (:func:`_affine_minimizer`) is >= 0; l = x is then feasible. Main loop (the textbook primal
+    active-set method): return l once ``certify_at(l)`` (gradient, Q l, relative KKT residual, gap)
+    has residual <= tol; else the index with the smallest gradient entry joins S and the step goes
+    toward the new affine minimizer, stopping where the first weight reaches 0 (that index leaves S).
+    Returns (lam, iterations, certificate) or None (not positive definite on S, or no progress).
     """
     m = qn.shape[0]
     free = list(range(m))
-    lam = [1.0 / m] * m
-    for it in range(1, ACTIVE_SET_STEPS_PER_M * m + 1):
-        if len(free) == m:
-            sub = qn
-        else:
-            idx = np.array(free)
-            sub = qn.take(idx, 0).take(idx, 1)
-        _, x, info = dposv(sub, _ones(len(free)))
-        x = x.tolist()
-        total = sum(x)
-        if info != 0 or not total > 0.0:
+    it = 0
+    while True:  # support guess: each pass removes at least one index
+        it += 1
+        x = _affine_minimizer(qn, free)
+        if x is None:
             return None
-        x = [xi / total for xi in x]
-        if min(x) < 0.0:
-            free.remove(_ratio_step(lam, free, x))
-            continue
-        lam = [0.0] * m
-        for i, xi in zip(free, x):
-            lam[i] = xi
+        if min(x) >= 0.0:
+            break
+        free = [i for i, xi in zip(free, x) if xi > 0.0]
+    lam = [0.0] * m
+    for i, xi in zip(free, x):
+        lam[i] = xi
+    while it <= ACTIVE_SET_STEPS_PER_M * m:
         cert = certify_at(lam)
         if cert[2] <= tol:
             return lam, it, cert
@@ -154,6 +167,16 @@ def active_set_single(qn: np.ndarray, certify_at, tol: float):
         if not outside:
             return None  # full support yet above tol: limited by round-off, leave it to the general route
         free = sorted(free + [min(outside, key=cert[0].__getitem__)])
+        while True:  # step toward the affine minimizer on S, dropping blocking indices
+            it += 1
+            x = _affine_minimizer(qn, free)
+            if x is None:
+                return None
+            if min(x) >= 0.0:
+                for i, xi in zip(free, x):
+                    lam[i] = xi
+                break
+            free.remove(_ratio_step(lam, free, x))
     return None
 
 
@@ -172,11 +195,10 @@ def solve_single(jacobian, gram, beta, preference, method, tol, max_iter) -> Min
     p = _preference(preference, m)
     if p is None:
         return None
-    out_dtype = jacobian.dtype
-    if out_dtype != np.float64:  # float32: solved in float64 like the general route, returned in float32
+    out_dtype = _FLOAT64 if jacobian.dtype == _FLOAT64 else jacobian.dtype
+    if out_dtype is not _FLOAT64:  # float32: solved in float64 like the general route, returned in float32
         jacobian = jacobian.astype(np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):  # huge or non-finite J fails the range test below
-        q = jacobian @ jacobian.T
+    q = dgemm(1.0, jacobian.T, jacobian.T, trans_a=1)  # J J^T via BLAS (a huge or non-finite J fails below)
     top = float(q.diagonal().max())  # = max|Q| (Cauchy-Schwarz); NaN or inf fails the range test
     if not _LO <= top <= _HI:
         return None
@@ -207,13 +229,14 @@ def solve_single(jacobian, gram, beta, preference, method, tol, max_iter) -> Min
 def _result(jacobian, lam, ql, beta, p, iters, kkt, gap, name, tol, dtype) -> MinNormResult | None:
     """The result object of the general route for one certified problem (0-d arrays, in ``dtype``);
     None when value / norm_sq do not fit ``dtype`` (the general route then reports NUMERICAL)."""
-    norm_sq = max(sum(li * v for li, v in zip(lam, ql)), 0.0)
+    norm_sq = sum([li * v for li, v in zip(lam, ql)])
+    norm_sq = norm_sq if norm_sq > 0.0 else 0.0
     value = 0.5 * norm_sq
     if beta > 0.0:
-        value += beta * (0.5 * sum((li - pi) * (li - pi) for li, pi in zip(lam, p)))
+        value += beta * (0.5 * sum([(li - pi) * (li - pi) for li, pi in zip(lam, p)]))
     weights = np.array(lam)
     direction = weights @ jacobian
-    if dtype != np.float64:
+    if dtype is not _FLOAT64:
         with np.errstate(over="ignore"):
             weights, direction = weights.astype(dtype), direction.astype(dtype)
         if not (value <= _F32_MAX and norm_sq <= _F32_MAX and np.isfinite(direction).all()):
@@ -227,7 +250,7 @@ def _result(jacobian, lam, ql, beta, p, iters, kkt, gap, name, tol, dtype) -> Mi
         gap=np.array(gap),
         iterations=np.array(iters, dtype=np.int64),
         status=SolverStatus.CONVERGED,
-        statuses=np.array(SolverStatus.CONVERGED, dtype=object),
+        statuses=_CONVERGED_0D.copy(),
         message=f"{name}: converged on 1 problem(s); max relative KKT residual {kkt:.2e} <= tol {tol:.1e}",
         method=name,
     )
