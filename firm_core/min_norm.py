@@ -120,8 +120,8 @@ def _outputs(prep: _Prepared, lam: np.ndarray, qsl: np.ndarray):
         else:  # ||J^T l||^2 from the direction: error eps |J| |d| instead of eps |Q| for l^T Q l
             ds = (lam[:, None, :] @ b.js)[:, 0, :]
             nsq = (ds * ds).sum(axis=-1)
-            direction = np.ldexp(ds, b.k[:, None] // 2)
-        norm_sq = np.ldexp(nsq, b.k)
+            direction = np.ldexp(ds, b.k[:, None] // 2) if b.k.any() else ds
+        norm_sq = np.ldexp(nsq, b.k) if b.k.any() else nsq
         value = 0.5 * norm_sq
         if prep.beta > 0:
             dev = lam - prep.p
@@ -133,7 +133,8 @@ def _representable(norm_sq, value, direction, dtype) -> tuple[np.ndarray, str]:
     """Per problem: do value, norm_sq and direction fit ``dtype``? And a message naming what does not."""
     top = float(np.finfo(dtype).max)
     fields = {"value": value, "norm_sq": norm_sq}
-    if direction is not None:
+    if direction is not None and (dtype != np.float64 or not np.isfinite(norm_sq).all()):
+        # in float64 a finite ||d||^2 implies a finite d
         fields["direction"] = np.max(np.abs(direction), axis=-1, initial=0.0)
     bad = {k: ~(np.abs(v) <= top) for k, v in fields.items()}
     ok = ~np.logical_or.reduce(list(bad.values()))

@@ -7,6 +7,8 @@ intermediate quantity overflows or underflows at any finite input scale:
     jacobian given: J = Js 2^e, k = 2e  with max|Js| in [1/2, 1), Qs = Js Js^T (exact up to the
                     rounding of the product, which scaling by 2^-e does not change)
 
+(k = e = 0, no rescaling pass, when every problem's largest entry is within 2^-400 ... 2^400.)
+
 The solvers then see the normalized, folded Gram matrix (s = max|Q| + beta, P the folding matrix)
 
     Qn = (Q + beta P) / s = c Qs + w P,   c = 2^k / s,   w = beta / s,
@@ -58,13 +60,32 @@ def scale_jacobian(jacobian, where: str) -> ScaledBatch:
         raise ValueError(f"{where}: `jacobian` must have M >= 1 rows and d >= 1 columns, got shape {jac.shape}")
     m, d = jac.shape[-2:]
     jb = jac.reshape((-1, m, d))
-    top = np.max(np.abs(jb), axis=(-2, -1)) if jb.shape[0] else np.zeros(0)
-    if not np.isfinite(top).all():  # NaN and inf propagate through the maximum
-        check_finite_array(jac, "jacobian", where)
-    e = np.frexp(top)[1]
+    with np.errstate(over="ignore", invalid="ignore"):
+        qs = jb @ np.swapaxes(jb, -1, -2)
+    # max|Q| = max_m ||J_m||^2 per problem; NaN / inf in J (or an overflowing product) fail the range test
+    top_q = np.max(np.diagonal(qs, axis1=-2, axis2=-1), axis=-1) if len(jb) else np.zeros(0)
+    # (Q = 0 is not taken as safe: it may be a nonzero J whose products underflow)
+    if _in_safe_range(top_q, 2 * SAFE_EXP, allow_zero=False):  # |J| <= 2^400: used as it is
+        return ScaledBatch(qs=qs, k=np.zeros(len(jb), dtype=np.int64), js=jb, batch_shape=jac.shape[:-2],
+                           out_dtype=out_dtype)
+    check_finite_array(jac, "jacobian", where)
+    e = np.frexp(np.max(np.abs(jb), axis=(-2, -1)))[1].astype(np.int64)
     js = np.ldexp(jb, -e[:, None, None])
     qs = js @ np.swapaxes(js, -1, -2)
     return ScaledBatch(qs=qs, k=2 * e, js=js, batch_shape=jac.shape[:-2], out_dtype=out_dtype)
+
+
+#: A Jacobian whose largest row norm squared per problem lies in [2^-2 SAFE_EXP, 2^2 SAFE_EXP] (or is
+#: 0), or a Gram matrix whose largest entry lies in [2^-SAFE_EXP, 2^SAFE_EXP], is used without
+#: rescaling: every product stays far inside the float64 range, and whatever underflows is below
+#: 2^-200 of the problem's scale (far below the certificates' resolution).
+SAFE_EXP = 400
+
+
+def _in_safe_range(top: np.ndarray, exp: int = SAFE_EXP, allow_zero: bool = True) -> bool:
+    """Is every entry within [2^-exp, 2^exp] (or 0 when ``allow_zero``)? False for NaN and inf."""
+    inside = (top >= 2.0**-exp) & (top <= 2.0**exp)
+    return bool(np.all(inside | (top == 0) if allow_zero else inside))
 
 
 def scale_gram(gram, where: str) -> ScaledBatch:
@@ -75,7 +96,10 @@ def scale_gram(gram, where: str) -> ScaledBatch:
     m = q.shape[-1]
     qb = q.reshape((-1, m, m))
     top = np.max(np.abs(qb), axis=(-2, -1)) if qb.shape[0] else np.zeros(0)
-    k = np.frexp(top)[1]
+    if _in_safe_range(top):
+        return ScaledBatch(qs=qb, k=np.zeros(len(top), dtype=np.int64), js=None, batch_shape=q.shape[:-2],
+                           out_dtype=out_dtype)
+    k = np.frexp(top)[1].astype(np.int64)
     return ScaledBatch(qs=np.ldexp(qb, -k[:, None, None]), k=k, js=None, batch_shape=q.shape[:-2],
                        out_dtype=out_dtype)
 
