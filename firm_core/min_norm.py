@@ -15,6 +15,7 @@ small problems take a shorter route with the same certificate (:mod:`firm_core.s
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +47,7 @@ METHODS = ("auto", *_KERNELS)
 AUTO_ENUMERATION_BATCH_MAX_M = 6
 
 _WHERE = "solve_min_norm"
+_NO_ERRSTATE = contextlib.nullcontext()
 
 
 def pick_method(m: int, batch: int) -> str:
@@ -113,7 +115,7 @@ def _outputs(prep: _Prepared, lam: np.ndarray, qsl: np.ndarray):
     """(norm_sq, value, direction or None) in the input's units, float64, batch axis first;
     overflow to inf is left for the representability check."""
     b = prep.batch
-    with np.errstate(over="ignore", under="ignore"):
+    with np.errstate(over="ignore", under="ignore") if b.k.any() else _NO_ERRSTATE:
         direction = None
         if b.js is None:
             nsq = np.maximum((lam * qsl).sum(axis=-1), 0.0)
@@ -131,6 +133,8 @@ def _outputs(prep: _Prepared, lam: np.ndarray, qsl: np.ndarray):
 
 def _representable(norm_sq, value, direction, dtype) -> tuple[np.ndarray, str]:
     """Per problem: do value, norm_sq and direction fit ``dtype``? And a message naming what does not."""
+    if dtype == np.float64 and np.isfinite(value).all() and np.isfinite(norm_sq).all():
+        return np.ones(len(value), dtype=bool), ""  # (finite ||d||^2 implies a finite d)
     top = float(np.finfo(dtype).max)
     fields = {"value": value, "norm_sq": norm_sq}
     if direction is not None and (dtype != np.float64 or not np.isfinite(norm_sq).all()):

@@ -25,7 +25,8 @@ def project_simplex(v) -> np.ndarray:
         raise ValueError(f"{where}: `v` must have a non-empty last axis, got shape {x.shape}")
     dtype = getattr(v, "dtype", None)
     out_dtype = dtype if dtype is not None and np.issubdtype(dtype, np.floating) else np.float64
-    return _project_simplex(x).astype(out_dtype, copy=False)
+    with np.errstate(over="ignore"):  # x - max(x) beyond -1.8e308 is -inf, which projects to 0
+        return _project_simplex(x).astype(out_dtype, copy=False)
 
 
 def _project_simplex(x: np.ndarray) -> np.ndarray:
@@ -36,8 +37,7 @@ def _project_simplex(x: np.ndarray) -> np.ndarray:
     become -inf and project to 0, as they must), then uses theta = max_j (sum_{k<=j} u_k - 1) / j
     (Condat 2016, eq. 4), which equals the threshold at rho and avoids an index gather.
     """
-    with np.errstate(over="ignore"):
-        x = x - x.max(axis=-1, keepdims=True)
+    x = x - x.max(axis=-1, keepdims=True)
     u = np.sort(x, axis=-1)[..., ::-1]
     css = np.cumsum(u, axis=-1)
     css -= 1.0

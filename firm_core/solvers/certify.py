@@ -49,10 +49,12 @@ def repair_feasibility(lam: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.n
     (tol = SIMPLEX_FEASIBILITY_TOL)."""
     m = lam.shape[-1]
     finite = np.isfinite(lam).all(axis=-1)
-    lam = np.where(finite[:, None], lam, p)
-    infeasible = ~finite | (lam.min(axis=-1, initial=0.0) < -SIMPLEX_FEASIBILITY_TOL) | (
+    if not finite.all():
+        lam = np.where(finite[:, None], lam, p)
+    infeasible = (lam.min(axis=-1, initial=0.0) < -SIMPLEX_FEASIBILITY_TOL) | (
         np.abs(lam.sum(axis=-1) - 1.0) > SIMPLEX_FEASIBILITY_TOL * m
     )
+    infeasible |= ~finite
     lam = np.maximum(lam, 0.0)
     total = lam.sum(axis=-1, keepdims=True)
     empty = total[:, 0] <= 0  # no positive weight left (already flagged: its sum is not 1)

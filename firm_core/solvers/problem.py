@@ -114,6 +114,9 @@ def normalization(batch: ScaledBatch, beta: float) -> tuple[np.ndarray, np.ndarr
     a = np.max(np.abs(batch.qs), axis=(-2, -1)) if batch.qs.shape[0] else np.zeros(0)
     if beta == 0.0:
         return 1.0 / np.where(a > 0, a, 1.0), np.zeros_like(a)
+    if not batch.k.any() and beta <= 2.0**SAFE_EXP:  # nothing can overflow: s = a + beta directly
+        inv_s = 1.0 / (a + beta)
+        return inv_s, beta * inv_s
     with np.errstate(over="ignore", under="ignore"):
         b = np.ldexp(beta, -batch.k)
         den = a + b
