@@ -98,12 +98,9 @@ def certificates(lam: list, g: list) -> tuple[float, float]:
         t = (acc - 1.0) / j
         if t > theta:
             theta = t
-    r2 = 0.0
-    for li, x in zip(lam, v):
-        r = li - (x - theta if x > theta else 0.0)
-        r2 += r * r
-    gap = sum(li * gi for li, gi in zip(lam, g)) - min(g)
-    return math.sqrt(r2), (gap if gap > 0.0 else 0.0)
+    r = [li - (x - theta if x > theta else 0.0) for li, x in zip(lam, v)]
+    gap = sum([li * gi for li, gi in zip(lam, g)]) - min(g)
+    return math.sqrt(sum([ri * ri for ri in r])), (gap if gap > 0.0 else 0.0)
 
 
 def _ratio_step(lam: list, free: list, x: list) -> int:
@@ -140,8 +137,9 @@ def active_set_single(qn: np.ndarray, certify_at, tol: float):
 
     Support guess: starting from S = all, replace S by {i : x_i > 0} until the affine minimizer x
     on S (:func:`_affine_minimizer`) is >= 0; l = x is then feasible. Main loop (the textbook primal
-    active-set method): return l once ``certify_at(l)`` (gradient, Q l, relative KKT residual, gap)
-    has residual <= tol; else the index with the smallest gradient entry joins S and the step goes
+    active-set method): the index j outside S with the smallest relative gradient entry joins S when
+    g_j < min_S g - tol (a clear violation); otherwise l is returned once ``certify_at(l)``
+    (gradient, Q l, relative KKT residual, gap) has residual <= tol. After a join the step goes
     toward the new affine minimizer, stopping where the first weight reaches 0 (that index leaves S).
     Returns (lam, iterations, certificate) or None (not positive definite on S, or no progress).
     """
@@ -160,13 +158,16 @@ def active_set_single(qn: np.ndarray, certify_at, tol: float):
     for i, xi in zip(free, x):
         lam[i] = xi
     while it <= ACTIVE_SET_STEPS_PER_M * m:
-        cert = certify_at(lam)
-        if cert[2] <= tol:
-            return lam, it, cert
+        g = certify_at(lam, full=False)
         outside = [i for i in range(m) if i not in free]
-        if not outside:
-            return None  # full support yet above tol: limited by round-off, leave it to the general route
-        free = sorted(free + [min(outside, key=cert[0].__getitem__)])
+        j = min(outside, key=g.__getitem__) if outside else -1
+        if j < 0 or g[j] >= min([g[i] for i in free]) - tol:  # no clear violation: certify
+            cert = certify_at(lam)
+            if cert[2] <= tol:
+                return lam, it, cert
+            if j < 0:
+                return None  # full support yet above tol: limited by round-off, leave it to the general route
+        free = sorted(free + [j])
         while True:  # step toward the affine minimizer on S, dropping blocking indices
             it += 1
             x = _affine_minimizer(qn, free)
@@ -206,9 +207,9 @@ def solve_single(jacobian, gram, beta, preference, method, tol, max_iter) -> Min
     w = beta * inv_s
     pl = p.tolist()
 
-    def certify_at(lam):
+    def certify_at(lam, full=True):
         g, ql = relative_gradient(q, lam, inv_s, w, pl)
-        return (g, ql, *certificates(lam, g))
+        return (g, ql, *certificates(lam, g)) if full else g
 
     qn = q * inv_s if beta == 0.0 else (q + beta * cached_folding_matrix(p.tobytes())) * inv_s
     if m == 2:
