@@ -26,11 +26,15 @@ SYMMETRY_TOL = 1e-8
 #: A float64 Gram matrix counts as PSD when its smallest eigenvalue >= -PSD_TOL * max|Q|.
 PSD_TOL = 1e-8
 
-#: A Gram matrix whose smallest eigenvalue is below -PSD_REPAIR_TOL * max|Q| (but within the PSD
-#: tolerance, e.g. a float32 Gram matrix) is replaced by its nearest PSD matrix before solving. Above
-#: it the indefiniteness is round-off that the exact methods absorb at their certified accuracy, and
-#: the matrix is solved as given (symmetrized).
+#: A float64 Gram matrix whose smallest eigenvalue is below -PSD_REPAIR_TOL * max|Q| (but within the
+#: PSD tolerance) is replaced by its nearest PSD matrix before solving. Above it the indefiniteness
+#: is round-off that the exact methods absorb at their certified accuracy, and the matrix is solved
+#: as given (symmetrized).
 PSD_REPAIR_TOL = EXACT_KKT_TOL
+
+#: The same threshold per input dtype: a float32 Gram matrix carries rounding errors (~6e-8) far above
+#: the solver's tolerance, so it is repaired as soon as an eigenvalue is negative beyond 64 float64 ulps.
+PSD_REPAIR_RTOL = {np.dtype(np.float64): PSD_REPAIR_TOL, np.dtype(np.float32): 64 * float(np.finfo(np.float64).eps)}
 
 #: The symmetry and PSD tolerances for a Gram matrix given in float32 / float64 (other input is
 #: converted to float64 and uses the float64 entry). A float32 Gram matrix is only known to about
@@ -52,6 +56,11 @@ DTYPE_RTOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-5}
 def dtype_rtol(dtype) -> float:
     """Relative comparison tolerance for results returned in ``dtype``."""
     return DTYPE_RTOL[np.dtype(dtype)]
+
+
+def psd_repair_tol(dtype) -> float:
+    """Eigenvalues below -psd_repair_tol(dtype) max|Q| are set to 0 before solving (see PSD_REPAIR_RTOL)."""
+    return PSD_REPAIR_RTOL.get(np.dtype(dtype), PSD_REPAIR_TOL)
 
 
 def gram_rtol(dtype) -> float:

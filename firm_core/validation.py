@@ -24,7 +24,7 @@ import reprlib
 
 import numpy as np
 
-from .tolerances import PREFERENCE_SUM_TOL, PSD_REPAIR_TOL, gram_rtol
+from .tolerances import PREFERENCE_SUM_TOL, gram_rtol, psd_repair_tol
 
 #: Values shown in error messages are shortened to about this many characters.
 REPR_LIMIT = 100
@@ -246,8 +246,8 @@ def uniform_preference(m: int) -> np.ndarray:
 def check_gram(q: np.ndarray, where: str, dtype=_FLOAT64) -> np.ndarray:
     """Check a (..., M, M) Gram matrix is square, symmetric and PSD up to the rounding of ``dtype``
     (the dtype it was given in; tolerance :func:`firm_core.tolerances.gram_rtol`); return it
-    symmetrized, and where its smallest eigenvalue is below -PSD_REPAIR_TOL max|Q| (yet within the
-    tolerance) replaced by the nearest PSD matrix (negative eigenvalues set to 0), so that the
+    symmetrized, and where its smallest eigenvalue is below -psd_repair_tol(dtype) max|Q| (yet within
+    the tolerance) replaced by the nearest PSD matrix (negative eigenvalues set to 0), so that the
     solvers' certificates refer to a convex problem within the input's rounding.
 
     The tests are relative to max|Q| per problem and run on Q / 2^k (k from max|Q|), so they
@@ -271,8 +271,8 @@ def check_gram(q: np.ndarray, where: str, dtype=_FLOAT64) -> np.ndarray:
         worst = float(np.ldexp(min_eig[k], np.frexp(scale)[1][k][0, 0]))
         raise ValueError(f"{where}: `gram` is not positive semidefinite: smallest eigenvalue {worst:.3g} "
                          f"(relative {float(min_eig[k]):.3g} < -{rtol:g} for {np.dtype(dtype)} input)")
-    q = 0.5 * (q + np.swapaxes(q, -1, -2))
-    repair = min_eig < -PSD_REPAIR_TOL
+    q = 0.5 * q + 0.5 * np.swapaxes(q, -1, -2)  # (halving first: no overflow next to 1.8e308)
+    repair = min_eig < -psd_repair_tol(dtype)
     if np.any(repair):  # negative beyond round-off, within the input's rounding: nearest PSD matrix
         w, v = np.linalg.eigh(qs[repair])
         fixed = (v * np.maximum(w, 0.0)[..., None, :]) @ np.swapaxes(v, -1, -2)
