@@ -149,16 +149,35 @@ def _representable(norm_sq, value, direction, dtype) -> tuple[np.ndarray, str]:
                 f"beyond {top:.3g}; the weights are certified): rescale the objectives")
 
 
-def _certify_and_assemble(prep: _Prepared, lam, iters, conv) -> MinNormResult:
-    """Post-check (feasibility, certificates, representability) and the result in the input's shape/dtype."""
-    b = prep.batch
+@dataclass(frozen=True)
+class _Certified:
+    """The post-checked batch: repaired weights, certificates, outputs and per-problem status codes."""
+
+    lam: np.ndarray
+    kkt: np.ndarray
+    gap: np.ndarray
+    outputs: tuple  # (norm_sq, value, direction or None), input units, float64
+    codes: np.ndarray
+    message: str
+
+
+def _certify(prep: _Prepared, lam, conv) -> _Certified:
+    """Post-check: feasibility repair, certificates recomputed in float64, representability, statuses."""
     lam, infeasible = certify.repair_feasibility(lam, prep.p)
-    g, qsl = certify.relative_gradient(b.qs, prep.c, prep.w, prep.p, lam, prep.beta)
+    g, qsl = certify.relative_gradient(prep.batch.qs, prep.c, prep.w, prep.p, lam, prep.beta)
     kkt, gap = certify.certificates(g, lam)
     cert = gap if prep.name == "frank_wolfe" else kkt
-    norm_sq, value, direction = _outputs(prep, lam, qsl)
-    ok, overflow = _representable(norm_sq, value, direction, b.out_dtype)
+    outputs = _outputs(prep, lam, qsl)
+    ok, overflow = _representable(*outputs, prep.batch.out_dtype)
     codes = certify.status_codes(conv, (cert <= prep.tol + certify.ROUNDOFF_KKT) & ~infeasible, ok)
+    message = certify.message(prep.name, codes, cert, infeasible, prep.tol, overflow)
+    return _Certified(lam, kkt, gap, outputs, codes, message)
+
+
+def _assemble(prep: _Prepared, cert: _Certified, iters) -> MinNormResult:
+    """The result in the input's batch shape and dtype."""
+    b = prep.batch
+    norm_sq, value, direction = cert.outputs
 
     def shaped(a, dtype=None):
         a = a.reshape(b.batch_shape + a.shape[1:])
@@ -166,16 +185,16 @@ def _certify_and_assemble(prep: _Prepared, lam, iters, conv) -> MinNormResult:
 
     with np.errstate(over="ignore"):  # overflow in the output dtype is reported in the status
         return MinNormResult(
-            weights=shaped(lam, b.out_dtype),
+            weights=shaped(cert.lam, b.out_dtype),
             direction=None if direction is None else shaped(direction, b.out_dtype),
             value=shaped(value, b.out_dtype),
             norm_sq=shaped(norm_sq, b.out_dtype),
-            kkt_residual=shaped(kkt),
-            gap=shaped(gap),
+            kkt_residual=shaped(cert.kkt),
+            gap=shaped(cert.gap),
             iterations=shaped(iters),
-            status=certify.STATUS_BY_CODE[int(codes.max(initial=0))],
-            statuses=shaped(certify.STATUS_ARRAY[codes]),
-            message=certify.message(prep.name, codes, cert, infeasible, prep.tol, overflow),
+            status=certify.STATUS_BY_CODE[int(cert.codes.max(initial=0))],
+            statuses=shaped(certify.STATUS_ARRAY[cert.codes]),
+            message=cert.message,
             method=prep.name,
         )
 
@@ -208,7 +227,7 @@ def solve_min_norm(
         return fast
     prep = _prepare(jacobian, gram, beta, preference, method, tol, max_iter)
     lam, iters, conv = _solve(prep)
-    return _certify_and_assemble(prep, lam, iters, conv)
+    return _assemble(prep, _certify(prep, lam, conv), iters)
 
 
 def pareto_stationarity(jacobian=None, *, gram=None) -> np.ndarray:
