@@ -1,6 +1,12 @@
 """Min-norm solvers side by side: time per problem and accuracy, single solves and batches.
 
-    python benchmarks/bench_solvers.py [--quick]
+    python benchmarks/bench_solvers.py [--quick] [--small-only] [--reps R]
+
+First table (the number that matters inside a training loop): one ``solve_min_norm(J)`` call on a
+single problem with M in {2, 3, 5, 10} and d in {10, 100}, beta in {0, 0.1 * scale}: the median time
+per call of the default ("auto", which takes the short route for single small problems), of the same
+problems solved in one batched call (time per problem), and of cvxpy; repeated R times (median of
+the per-repetition medians, with their range), with the machine's load average printed alongside.
 
 For M in {2, 3, 5, 10} and d in {10, 10^4}: every method on the same random Jacobians (Gaussian rows
 plus a shared offset, so the optimum mixes interior and boundary supports), beta in {0, 0.1 * scale}.
@@ -13,6 +19,7 @@ times, are the result: they are measured side by side in one run.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 
@@ -97,6 +104,52 @@ def bench_batch(rng, quick):
     return rows
 
 
+def _median_call_us(fn, items) -> float:
+    times = []
+    for it in items:
+        t0 = time.perf_counter()
+        fn(it)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)) * 1e6
+
+
+def bench_small(rng, quick, reps):
+    """Single small solves: auto (short route) vs the batched path (per problem) vs cvxpy."""
+    rows = []
+    n = 20 if quick else 40
+    for m in (2, 3, 5, 10):
+        for d in (10, 100):
+            jacs = instances(rng, n, m, d)
+            scale = float(np.median(np.einsum("nmd,nmd->nm", jacs, jacs)))
+            for beta in (0.0, 0.1 * scale):
+                auto, batched, cvx = [], [], []
+                for _ in range(reps):
+                    auto.append(_median_call_us(lambda j: fc.solve_min_norm(j, beta=beta), jacs))
+                    t0 = time.perf_counter()
+                    fc.solve_min_norm(jacs, beta=beta)
+                    batched.append((time.perf_counter() - t0) / n * 1e6)
+                    cvx.append(_median_call_us(lambda j: fc.solve_min_norm(j, beta=beta, method="cvxpy"), jacs[:5]))
+                res = [fc.solve_min_norm(j, beta=beta) for j in jacs]
+                assert all(r.success for r in res), "an auto solve did not converge"
+                rows.append(dict(M=m, d=d, beta=beta, auto=float(np.median(auto)), lo=min(auto), hi=max(auto),
+                                 batched=float(np.median(batched)), cvxpy=float(np.median(cvx)),
+                                 kkt=max(float(r.kkt_residual) for r in res), method=res[0].method))
+    return rows
+
+
+def fmt_small(rows):
+    out = ["| M | d | beta | auto median us/call (range over reps) | batched us/problem | cvxpy us/call | "
+           "cvxpy / auto | max rel. KKT | auto ran |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['M']} | {r['d']} | {r['beta']:.3g} | {r['auto']:.1f} ({r['lo']:.1f}-{r['hi']:.1f}) | "
+                   f"{r['batched']:.1f} | {r['cvxpy']:.0f} | {r['cvxpy'] / r['auto']:.0f}x | {r['kkt']:.1e} | "
+                   f"{r['method']} |")
+    worst = max(r["auto"] for r in rows)
+    out.append(f"\nworst median over M <= 10, d <= 100: {worst:.1f} us per single solve")
+    return "\n".join(out)
+
+
 def fmt_single(rows):
     out = ["| M | d | beta | method | median us/solve | max rel. KKT | max rel. value gap | auto vs cvxpy | auto vs FW |",
            "|---|---|---|---|---|---|---|---|---|"]
@@ -121,10 +174,18 @@ def fmt_batch(rows):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer instances (smoke run)")
+    ap.add_argument("--small-only", action="store_true", help="only the single-small-solve table")
+    ap.add_argument("--reps", type=int, default=5, help="repetitions of the single-small-solve timings")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
-    print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}, numpy {np.__version__}")
-    print("\nSingle solves (one problem per call; cvxpy on 10 instances)\n")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, python "
+          f"{platform.python_version()}, numpy {np.__version__}; load average {os.getloadavg()[0]:.2f}")
+    print(f"\nSingle small solves ({args.reps} repetitions; cvxpy on 5 instances per repetition)\n")
+    print(fmt_small(bench_small(rng, args.quick, args.reps)))
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    if args.small_only:
+        return
+    print("\nSingle solves, every method (one problem per call; cvxpy on 10 instances)\n")
     print(fmt_single(bench_single(rng, args.quick)))
     print("\nBatches (d = 10, beta = 0.1; loop = Python loop of single 'auto' solves over the first 2000;"
           " cvxpy = median single cvxpy solve on 10 of the same instances)\n")

@@ -4,31 +4,31 @@
     direction d = J^T lambda*,   Q = J J^T.
 
 beta = 0 is MGDA; beta > 0 makes lambda* unique and (1/beta)-Lipschitz in Q; beta -> inf gives p.
+
+:func:`solve_min_norm` reads as four steps: **prepare** (check the arguments, rescale every problem by
+a power of two, fold the regularizer: :mod:`firm_core.solvers.problem`), **solve** (one kernel of
+:mod:`firm_core.solvers` on the normalized Gram matrices), **certify** (feasibility repair and the
+certificates recomputed in float64: :mod:`firm_core.solvers.certify`) and **assemble** (outputs in
+the input's units and dtype; an answer that does not fit that dtype is reported NUMERICAL). Single
+small problems take a shorter route with the same certificate (:mod:`firm_core.solvers.single`).
 """
 
 from __future__ import annotations
 
-import functools
+import contextlib
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import solvers
-from ._validate import (
-    as_real_array,
-    check_beta,
-    check_finite_array,
-    check_gram,
-    check_positive_float,
-    check_positive_int,
-    check_preference,
-)
-from .result import MinNormResult, SolverStatus
-from .simplex import _project_simplex
-from .tolerances import DEFAULT_TOL, SIMPLEX_FEASIBILITY_TOL
+from .result import MinNormResult
+from .solvers import certify
+from .solvers.single import solve_single
+from .solvers.problem import ScaledBatch, folding_matrix, normalization, normalized_gram, scale_gram, scale_jacobian
+from .tolerances import DEFAULT_TOL
+from .validation import check_beta, check_choice, check_positive_float, check_positive_int, check_preference
 
-#: Round-off slack of the post-check: recomputing a certificate in another (equivalent) formula moves
-#: it by a few ulps of the normalized problem, so the post-check accepts ``cert <= tol + ROUNDOFF_KKT``.
-ROUNDOFF_KKT = 1e3 * np.finfo(np.float64).eps
+__all__ = ["EXACT_METHODS", "METHODS", "folding_matrix", "pareto_stationarity", "pick_method", "solve_min_norm"]
 
 _KERNELS = {
     "closed_form": solvers.solve_closed_form,
@@ -42,32 +42,12 @@ _KERNELS = {
 EXACT_METHODS = ("closed_form", "enumeration", "active_set")
 METHODS = ("auto", *_KERNELS)
 
-#: auto: in batches, vectorized support enumeration beats a loop of NNLS solves up to this M; a single
-#: problem goes to NNLS (measured by benchmarks/bench_solvers.py).
+#: auto: in batches, vectorized support enumeration beats a loop of active-set solves up to this M;
+#: a single problem goes to the active-set method (measured by benchmarks/bench_solvers.py).
 AUTO_ENUMERATION_BATCH_MAX_M = 6
 
-
-def folding_matrix(p: np.ndarray) -> np.ndarray:
-    """P = (I - 1 p^T)(I - p 1^T) = I - 1 p^T - p 1^T + (p^T p) 1 1^T: on the simplex,
-    lambda^T P lambda = ||lambda - p||^2, so Q + beta P folds the regularizer into the Gram matrix."""
-    p = np.asarray(p, dtype=np.float64)
-    return np.eye(len(p)) - p[None, :] - p[:, None] + p @ p
-
-
-@functools.lru_cache(maxsize=64)
-def _cached_folding_matrix(p_bytes: bytes) -> np.ndarray:
-    """:func:`folding_matrix` of the float64 vector with these bytes (cached and read-only)."""
-    fold = folding_matrix(np.frombuffer(p_bytes, dtype=np.float64))
-    fold.flags.writeable = False
-    return fold
-
-
-def folded_gram(q: np.ndarray, beta: float, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return (Q' / s, s) with Q' = Q + beta P and s = max|Q| + beta (per problem, > 0)."""
-    s = np.abs(q).max(axis=(-2, -1)) + beta
-    s[s <= 0] = 1.0
-    qf = q + beta * _cached_folding_matrix(p.tobytes()) if beta > 0 else q
-    return qf / s[..., None, None], s
+_WHERE = "solve_min_norm"
+_NO_ERRSTATE = contextlib.nullcontext()
 
 
 def pick_method(m: int, batch: int) -> str:
@@ -80,49 +60,143 @@ def pick_method(m: int, batch: int) -> str:
     return "enumeration" if batch > 1 and m <= AUTO_ENUMERATION_BATCH_MAX_M else "active_set"
 
 
-def certificates(q, lam, beta, p, s):
-    """Relative KKT residual ||l - Proj(l - g/s)|| and relative FW gap (g^T l - min g)/s,
-    g = Q l + beta (l - p)."""
-    return certificates_at((q @ lam[..., None])[..., 0], lam, beta, p, s)
+@dataclass(frozen=True)
+class _Prepared:
+    """A checked, rescaled batch and the options of the solve."""
+
+    batch: ScaledBatch
+    beta: float
+    p: np.ndarray
+    c: np.ndarray  # (B,) Qn = c Qs + w P
+    w: np.ndarray
+    name: str  # the method that runs
+    tol: float
+    max_iter: int | None
 
 
-def certificates_at(ql, lam, beta, p, s):
-    """:func:`certificates` given ``ql = Q l`` (the caller reuses it for ``norm_sq``)."""
-    g = (ql + beta * (lam - p) if beta > 0 else ql) / s[..., None]
-    r = lam - _project_simplex(lam - g)
-    kkt = np.sqrt((r * r).sum(axis=-1))
-    gap = (g * lam).sum(axis=-1) - g.min(axis=-1)
-    return kkt, np.maximum(gap, 0.0)
+def _prepare(jacobian, gram, beta, preference, method, tol, max_iter) -> _Prepared:
+    """Check every argument, rescale the batch and pick the method (errors name the argument)."""
+    if (jacobian is None) == (gram is None):
+        got = "both" if jacobian is not None else "neither"
+        raise ValueError(f"{_WHERE}: pass exactly one of `jacobian` or `gram`, got {got}")
+    check_choice(method, "method", _WHERE, METHODS)
+    tol = check_positive_float(tol, "tol", _WHERE)
+    max_iter = check_positive_int(max_iter, "max_iter", _WHERE, allow_none=True)
+    beta = check_beta(beta, _WHERE)
+    batch = scale_jacobian(jacobian, _WHERE) if gram is None else scale_gram(gram, _WHERE)
+    bsz, m, _ = batch.qs.shape
+    p = check_preference(preference, m, _WHERE)
+    name = pick_method(m, bsz) if method == "auto" else method
+    if method == "closed_form" and m != 2:
+        raise ValueError(f"{_WHERE}: method 'closed_form' needs M = 2 objectives, got M = {m}")
+    if name == "enumeration" and m > solvers.ENUMERATION_MAX_M:
+        raise ValueError(f"{_WHERE}: method 'enumeration' supports M <= {solvers.ENUMERATION_MAX_M}, got M = {m}")
+    c, w = normalization(batch, beta)
+    return _Prepared(batch, beta, p, c, w, name, tol, max_iter)
 
 
-def repair_feasibility(lam: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return (max(l, 0) / sum max(l, 0), infeasible), rows with non-finite entries or with no positive
-    entry replaced by p; ``infeasible`` flags those rows and any with min l < -tol or |1^T l - 1| > tol M
-    (tol = SIMPLEX_FEASIBILITY_TOL)."""
-    m = lam.shape[-1]
-    all_finite = bool(np.isfinite(lam).all())
-    if not all_finite:
-        finite = np.isfinite(lam).all(axis=-1)
-        lam = np.where(finite[:, None], lam, p)
-    infeasible = (lam.min(axis=-1, initial=0.0) < -SIMPLEX_FEASIBILITY_TOL) | (
-        np.abs(lam.sum(axis=-1) - 1.0) > SIMPLEX_FEASIBILITY_TOL * m
-    )
-    if not all_finite:
-        infeasible |= ~finite
-    lam = np.maximum(lam, 0.0)
-    total = lam.sum(axis=-1, keepdims=True)
-    empty = total[:, 0] <= 0  # no positive weight left (already flagged: its sum is not 1)
-    if empty.any():
-        lam[empty], total[empty] = p, 1.0
-    lam /= total
-    return lam, infeasible
+def _solve(prep: _Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(weights (B, M), iterations (B,), converged (B,)) from the method's kernel."""
+    bsz, m, _ = prep.batch.qs.shape
+    if bsz == 0 or m == 1:  # nothing to solve: lambda = [1] is exact (both certificates are 0)
+        return np.ones((bsz, m)), np.ones(bsz, dtype=np.int64), np.ones(bsz, dtype=bool)
+    qn = normalized_gram(prep.batch, prep.c, prep.w, prep.p, prep.beta)
+    lam, iters, conv = _KERNELS[prep.name](qn, prep.p, tol=prep.tol, max_iter=prep.max_iter)
+    if prep.name == "enumeration":  # certified fallback for near-singular supports
+        g, _ = certify.relative_gradient(prep.batch.qs, prep.c, prep.w, prep.p, lam, prep.beta)
+        bad = certify.certificates(g, lam)[0] > prep.tol + certify.ROUNDOFF_KKT
+        if bad.any():
+            lam[bad], it2, conv[bad] = solvers.solve_active_set(qn[bad], prep.p)
+            iters[bad] += it2
+    return lam, iters, conv
 
 
-def status_codes(converged: np.ndarray, checked: np.ndarray) -> np.ndarray:
-    """Per problem: 0 converged and post-check passed, 1 iteration cap, 2 post-check failed."""
-    if converged.all():
-        return np.where(checked, 0, 2)
-    return np.where(converged, np.where(checked, 0, 2), 1)
+def _outputs(prep: _Prepared, lam: np.ndarray, qsl: np.ndarray):
+    """(norm_sq, value, direction or None) in the input's units, float64, batch axis first;
+    overflow to inf is left for the representability check."""
+    b = prep.batch
+    with np.errstate(over="ignore", under="ignore") if b.k.any() else _NO_ERRSTATE:
+        direction = None
+        if b.js is None:
+            nsq = np.maximum((lam * qsl).sum(axis=-1), 0.0)
+        else:  # ||J^T l||^2 from the direction: error eps |J| |d| instead of eps |Q| for l^T Q l
+            ds = (lam[:, None, :] @ b.js)[:, 0, :]
+            nsq = (ds * ds).sum(axis=-1)
+            direction = np.ldexp(ds, b.k[:, None] // 2) if b.k.any() else ds
+        norm_sq = np.ldexp(nsq, b.k) if b.k.any() else nsq
+        value = 0.5 * norm_sq
+        if prep.beta > 0:
+            dev = lam - prep.p
+            value = value + prep.beta * (0.5 * (dev * dev).sum(axis=-1))
+    return norm_sq, value, direction
+
+
+def _representable(norm_sq, value, direction, dtype) -> tuple[np.ndarray, str]:
+    """Per problem: do value, norm_sq and direction fit ``dtype``? And a message naming what does not."""
+    if dtype == np.float64 and np.isfinite(value).all() and np.isfinite(norm_sq).all():
+        return np.ones(len(value), dtype=bool), ""  # (finite ||d||^2 implies a finite d)
+    top = float(np.finfo(dtype).max)
+    fields = {"value": value, "norm_sq": norm_sq}
+    if direction is not None and (dtype != np.float64 or not np.isfinite(norm_sq).all()):
+        # in float64 a finite ||d||^2 implies a finite d
+        fields["direction"] = np.max(np.abs(direction), axis=-1, initial=0.0)
+    bad = {k: ~(np.abs(v) <= top) for k, v in fields.items()}
+    ok = ~np.logical_or.reduce(list(bad.values()))
+    if ok.all():
+        return ok, ""
+    names = ", ".join(f"`{k}`" for k, v in bad.items() if v.any())
+    return ok, (f"{int((~ok).sum())} of {len(ok)} have an answer that {np.dtype(dtype)} cannot represent ({names} "
+                f"beyond {top:.3g}; the weights are certified): rescale the objectives")
+
+
+@dataclass(frozen=True)
+class _Certified:
+    """The post-checked batch: repaired weights, certificates, outputs and per-problem status codes."""
+
+    lam: np.ndarray
+    kkt: np.ndarray
+    gap: np.ndarray
+    outputs: tuple  # (norm_sq, value, direction or None), input units, float64
+    codes: np.ndarray
+    message: str
+
+
+def _certify(prep: _Prepared, lam, conv) -> _Certified:
+    """Post-check: feasibility repair, certificates recomputed in float64, representability, statuses."""
+    lam, infeasible = certify.repair_feasibility(lam, prep.p)
+    g, qsl = certify.relative_gradient(prep.batch.qs, prep.c, prep.w, prep.p, lam, prep.beta)
+    kkt, gap = certify.certificates(g, lam)
+    cert = gap if prep.name == "frank_wolfe" else kkt
+    outputs = _outputs(prep, lam, qsl)
+    ok, overflow = _representable(*outputs, prep.batch.out_dtype)
+    codes = certify.status_codes(conv, (cert <= prep.tol + certify.ROUNDOFF_KKT) & ~infeasible, ok)
+    message = certify.message(prep.name, codes, cert, infeasible, prep.tol, overflow)
+    return _Certified(lam, kkt, gap, outputs, codes, message)
+
+
+def _assemble(prep: _Prepared, cert: _Certified, iters) -> MinNormResult:
+    """The result in the input's batch shape and dtype."""
+    b = prep.batch
+    norm_sq, value, direction = cert.outputs
+
+    def shaped(a, dtype=None):
+        a = a.reshape(b.batch_shape + a.shape[1:])
+        return a if dtype is None or a.dtype == dtype else a.astype(dtype)
+
+    with np.errstate(over="ignore"):  # overflow in the output dtype is reported in the status
+        return MinNormResult(
+            weights=shaped(cert.lam, b.out_dtype),
+            direction=None if direction is None else shaped(direction, b.out_dtype),
+            value=shaped(value, b.out_dtype),
+            norm_sq=shaped(norm_sq, b.out_dtype),
+            kkt_residual=shaped(cert.kkt),
+            gap=shaped(cert.gap),
+            iterations=shaped(iters),
+            status=certify.STATUS_BY_CODE[int(cert.codes.max(initial=0))],
+            statuses=shaped(certify.STATUS_ARRAY[cert.codes]),
+            message=cert.message,
+            method=prep.name,
+        )
 
 
 def solve_min_norm(
@@ -143,131 +217,17 @@ def solve_min_norm(
     of each method's own certificate (relative KKT residual; the FW gap for ``"frank_wolfe"``).
 
     Every answer is re-checked: simplex feasibility and the certificate are recomputed in float64
-    and a failed check downgrades the status with a message. float32 input is solved in float64 and
-    returned as float32. A finite ``jacobian`` whose Gram matrix overflows float64 is reported NUMERICAL
-    (with a message saying so) rather than raising.
+    and a failed check downgrades the status with a message. Any finite input is solved at any
+    scale (each problem is rescaled by a power of two first); when the answer (value, norm_sq or
+    direction) does not fit the output dtype the status is NUMERICAL and the message says which.
+    float32 input is solved in float64 and returned as float32; tensors are detached first.
     """
-    where = "solve_min_norm"
-    if (jacobian is None) == (gram is None):
-        got = "both" if jacobian is not None else "neither"
-        raise ValueError(f"{where}: pass exactly one of `jacobian` or `gram`, got {got}")
-    if method not in METHODS:
-        raise ValueError(f"{where}: `method` must be one of {METHODS}, got {method!r}")
-    tol = check_positive_float(tol, "tol", where)
-    max_iter = check_positive_int(max_iter, "max_iter", where, allow_none=True)
-    beta = check_beta(beta, where)
-
-    jac = None
-    gram_overflow = False
-    if jacobian is not None:
-        jac, out_dtype = as_real_array(jacobian, "jacobian", where, min_ndim=2, copy=False, check_finite=False)
-        if jac.shape[-2] == 0 or jac.shape[-1] == 0:
-            raise ValueError(f"{where}: `jacobian` must have M >= 1 rows and d >= 1 columns, got shape {jac.shape}")
-        q = jac @ np.swapaxes(jac, -1, -2)
-        # J is finite iff every diag(Q) = ||J_m||^2 is (NaN/inf propagate); an overflowing but finite J
-        # fails only the cheap test, passes the full check, and is handled below (gram_overflow).
-        if not np.isfinite(np.diagonal(q, axis1=-2, axis2=-1)).all():
-            check_finite_array(jac, "jacobian", where)
-            gram_overflow = True
-    else:
-        q, out_dtype = as_real_array(gram, "gram", where, min_ndim=2)
-        q = check_gram(q, where)
-    m = q.shape[-1]
-    p = check_preference(preference, m, where)
-    batch_shape = q.shape[:-2]
-    qb = q.reshape((-1, m, m))
-    bsz = qb.shape[0]
-    # finite J whose Gram J J^T overflows float64: no certificate can be computed for these problems
-    overflow = ~np.isfinite(qb).all(axis=(-2, -1)) if gram_overflow else None
-
-    name = pick_method(m, bsz) if method == "auto" else method
-    if method == "closed_form" and m != 2:
-        raise ValueError(f"{where}: method 'closed_form' needs M = 2 objectives, got M = {m}")
-    if name == "enumeration" and m > solvers.ENUMERATION_MAX_M:
-        raise ValueError(f"{where}: method 'enumeration' supports M <= {solvers.ENUMERATION_MAX_M}, got M = {m}")
-
-    if bsz == 0:
-        lam, iters, conv = np.empty((0, m)), np.empty(0, dtype=np.int64), np.empty(0, dtype=bool)
-        s = np.empty(0)
-    elif m == 1:
-        lam, iters, conv = np.ones((bsz, 1)), np.ones(bsz, dtype=np.int64), np.ones(bsz, dtype=bool)
-        s = np.ones(bsz)  # lambda = [1]: both certificates are exactly 0 whatever the scale
-    else:
-        qn, s = folded_gram(qb, beta, p)
-        if overflow is not None:  # solved as J = 0 so no kernel sees inf; the post-check marks them NUMERICAL
-            qn[overflow] = 0.0
-        lam, iters, conv = _KERNELS[name](qn, p, tol=tol, max_iter=max_iter)
-        if name == "enumeration":  # certified fallback for near-singular supports
-            kkt, _ = certificates(qb, lam, beta, p, s)
-            bad = kkt > tol + ROUNDOFF_KKT
-            if bad.any():
-                lam[bad], it2, conv[bad] = solvers.solve_active_set(qn[bad], p)
-                iters[bad] += it2
-            del kkt
-
-    # Post-check: feasibility repair within round-off, then certificates recomputed in float64.
-    lam, infeasible = repair_feasibility(lam, p)
-    ql = (qb @ lam[:, :, None])[:, :, 0]
-    kkt, gap = certificates_at(ql, lam, beta, p, s)
-    cert = gap if name == "frank_wolfe" else kkt
-    cert_ok = cert <= tol + ROUNDOFF_KKT  # the kernel's own check, up to round-off of recomputing it
-
-    codes = status_codes(conv, cert_ok & ~infeasible)
-    worst = _STATUS_BY_CODE[int(codes.max(initial=0))]
-    message = _message(worst, name, codes, cert, infeasible, tol)
-    if overflow is not None and overflow.any():
-        message += (f"; {int(overflow.sum())} of {bsz} have a Gram matrix J J^T that overflows float64 "
-                    f"(max |J| = {float(np.abs(jac).max()):.3g}): rescale the objectives")
-
-    norm_sq = np.maximum((lam * ql).sum(axis=-1), 0.0)
-    value = 0.5 * norm_sq
-    if beta > 0:
-        dev = lam - p
-        value += 0.5 * beta * (dev * dev).sum(axis=-1)
-    direction = None
-    if jac is not None:
-        direction = (lam.reshape(batch_shape + (1, m)) @ jac)[..., 0, :].astype(out_dtype, copy=False)
-
-    def shaped(a, dtype=None):
-        a = a.reshape(batch_shape + a.shape[1:])
-        return a if dtype is None or a.dtype == dtype else a.astype(dtype)
-
-    return MinNormResult(
-        weights=shaped(lam, out_dtype),
-        direction=direction,
-        value=shaped(value, out_dtype),
-        norm_sq=shaped(norm_sq, out_dtype),
-        kkt_residual=shaped(kkt),
-        gap=shaped(gap),
-        iterations=shaped(iters),
-        status=worst,
-        statuses=shaped(_STATUS_ARRAY[codes]),
-        message=message,
-        method=name,
-    )
-
-
-_STATUS_BY_CODE = (SolverStatus.CONVERGED, SolverStatus.MAX_ITER, SolverStatus.NUMERICAL)
-_STATUS_ARRAY = np.array(_STATUS_BY_CODE, dtype=object)
-
-
-def _message(worst, name, codes, cert, infeasible, tol) -> str:
-    n = len(codes)
-    what = "FW gap" if name == "frank_wolfe" else "relative KKT residual"
-    if worst is SolverStatus.CONVERGED:
-        top = float(cert.max()) if n else 0.0
-        return f"{name}: converged on {n} problem(s); max {what} {top:.2e} <= tol {tol:.1e}"
-    parts = []
-    n_iter = int(np.count_nonzero(codes == 1))
-    if n_iter:
-        parts.append(f"{n_iter} of {n} hit the iteration cap")
-    failed = codes == 2
-    if failed.any():
-        parts.append(
-            f"{int(failed.sum())} of {n} failed the post-check ({int(infeasible[failed].sum())} infeasible; "
-            f"max {what} among them {float(cert[failed].max()):.2e} vs tol {tol:.1e})"
-        )
-    return f"{name}: " + "; ".join(parts)
+    fast = solve_single(jacobian, gram, beta, preference, method, tol, max_iter)
+    if fast is not None:
+        return fast
+    prep = _prepare(jacobian, gram, beta, preference, method, tol, max_iter)
+    lam, iters, conv = _solve(prep)
+    return _assemble(prep, _certify(prep, lam, conv), iters)
 
 
 def pareto_stationarity(jacobian=None, *, gram=None) -> np.ndarray:

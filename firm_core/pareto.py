@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import as_real_array
+from .validation import as_real_array, check_nonneg_float
 
 #: Rows per block when comparing all pairs (bounds memory at block * n * M floats).
 _PAIR_BLOCK = 512
@@ -121,8 +121,7 @@ def igd(points, front) -> float:
 def reference_point(front, margin: float = 0.1) -> np.ndarray:
     """Hypervolume reference r_k = max_k + margin (max_k - min_k) (+ margin where the range is 0)."""
     q = _points(front, "front", "reference_point", allow_empty=False)
-    if isinstance(margin, bool) or not isinstance(margin, int | float) or not np.isfinite(margin) or margin < 0:
-        raise ValueError(f"reference_point: `margin` must be a finite number >= 0, got {margin!r}")
+    margin = check_nonneg_float(margin, "margin", "reference_point")
     lo, hi = q.min(axis=0), q.max(axis=0)
     span = np.where(hi > lo, hi - lo, 1.0)
     return hi + margin * span

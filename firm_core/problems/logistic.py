@@ -28,6 +28,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import logsumexp, softmax
 
+from ..validation import check_choice, short_repr
 from ._checks import (
     check_clients_and_points,
     check_float,
@@ -54,8 +55,7 @@ _WHERE = "DirichletLogisticRegression"
 
 def load_dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
     """(features (n, p), integer labels (n,)) of a data set bundled with scikit-learn (offline)."""
-    if name not in DATASETS:
-        raise ValueError(f"load_dataset: `dataset` must be one of {sorted(DATASETS)}, got {name!r}")
+    check_choice(name, "dataset", "load_dataset", sorted(DATASETS))
     try:
         import sklearn.datasets as skd
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
@@ -68,9 +68,10 @@ def load_dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _check_groups(groups, num_classes: int) -> tuple[tuple[int, ...], ...]:
     try:
-        out = tuple(tuple(int(c) for c in g) for g in groups)
-    except (TypeError, ValueError):
-        raise ValueError(f"{_WHERE}: `class_groups` must be a sequence of sequences of class labels, got {groups!r}") from None
+        out = tuple(tuple(check_int(c, "class_groups", _WHERE, minimum=0) for c in g) for g in groups)
+    except TypeError:
+        raise TypeError(f"{_WHERE}: `class_groups` must be a sequence of sequences of integer class labels, "
+                        f"got {short_repr(groups)}") from None
     flat = [c for g in out for c in g]
     if len(out) < 2 or any(len(g) == 0 for g in out):
         raise ValueError(f"{_WHERE}: `class_groups` needs >= 2 non-empty groups, got {groups!r}")
@@ -96,9 +97,7 @@ class DirichletLogisticRegression(Problem):
         min_samples: int = 2,
         x0: np.ndarray | None = None,
     ):
-        if dataset not in DATASETS:
-            raise ValueError(f"{_WHERE}: `dataset` must be one of {sorted(DATASETS)}, got {dataset!r}")
-        self.dataset = dataset
+        self.dataset = check_choice(dataset, "dataset", _WHERE, sorted(DATASETS))
         self.num_clients = check_int(num_clients, "num_clients", _WHERE)
         self.alpha = check_float(alpha, "alpha", _WHERE, strict=True)
         self.l2 = check_float(l2, "l2", _WHERE)

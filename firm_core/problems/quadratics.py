@@ -25,6 +25,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
+from ..validation import check_choice
 from ._checks import (
     check_client_weights,
     check_clients_and_points,
@@ -90,9 +91,7 @@ class HeterogeneousQuadratics(Problem):
         self.curvature_range = check_range(curvature_range, "curvature_range", _WHERE)
         self.noise_std = check_float(noise_std, "noise_std", _WHERE)
         self.seed = check_seed(seed, _WHERE)
-        if curvature not in CURVATURES:
-            raise ValueError(f"{_WHERE}: `curvature` must be one of {CURVATURES}, got {curvature!r}")
-        self.curvature = curvature
+        self.curvature = check_choice(curvature, "curvature", _WHERE, CURVATURES)
         entries = self.num_clients * self.num_objectives * self.dim**2
         if curvature == "dense" and entries > MAX_DENSE_ENTRIES:
             raise ValueError(

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..validation import short_repr
 from .base import Problem
 
 #: name -> (target "module:attribute", fixed keyword arguments)
@@ -36,9 +37,12 @@ PROBLEMS: dict[str, tuple[str, dict[str, Any]]] = {
 
 def register_problem(name: str, target: str, **fixed: Any) -> None:
     """Add (or replace) a registry entry: ``target`` is "module:attribute" of a Problem factory."""
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str) or not isinstance(target, str):
+        bad, val = ("name", name) if not isinstance(name, str) else ("target", target)
+        raise TypeError(f"register_problem: `{bad}` must be a string, got {short_repr(val)} of type {type(val).__name__}")
+    if not name:
         raise ValueError(f"register_problem: `name` must be a non-empty string, got {name!r}")
-    if not isinstance(target, str) or target.count(":") != 1:
+    if target.count(":") != 1:
         raise ValueError(f"register_problem: `target` must look like 'module:attribute', got {target!r}")
     PROBLEMS[name] = (target, dict(fixed))
 

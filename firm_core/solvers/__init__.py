@@ -1,9 +1,10 @@
 """Kernels for the plain min-norm problem ``min_{l in simplex} 0.5 l^T Q l`` on a batch.
 
 Every kernel takes the *normalized, regularization-folded* Gram matrices ``Qn`` of shape (B, M, M)
-(see :func:`firm_core.min_norm.folded_gram`), and returns ``(weights (B, M), iterations (B,),
-converged (B,))``. They are pure functions; checks, folding, scaling and the post-check live in
-:mod:`firm_core.min_norm`.
+(see :mod:`firm_core.solvers.problem`), and returns ``(weights (B, M), iterations (B,),
+converged (B,))``. They are pure functions. Checks, rescaling and folding live in
+:mod:`firm_core.solvers.problem`, the post-check in :mod:`firm_core.solvers.certify`, the short route
+for one small problem in :mod:`firm_core.solvers.single`, and :mod:`firm_core.min_norm` puts them together.
 """
 
 from .active_set import solve_active_set

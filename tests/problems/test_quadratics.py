@@ -214,7 +214,6 @@ def test_stochastic_oracle_noise_has_stated_second_moment():
     "kwargs, match",
     [
         (dict(num_clients=0), "num_clients"),
-        (dict(dim=2.5), "dim"),
         (dict(heterogeneity=-1.0), "heterogeneity"),
         (dict(curvature_range=(2.0, 1.0)), "curvature_range"),
         (dict(curvature_range=(0.0, 1.0)), "curvature_range"),
@@ -229,6 +228,24 @@ def test_stochastic_oracle_noise_has_stated_second_moment():
 )
 def test_bad_constructor_arguments_raise_named_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
+        make(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(dim=2.5), "`dim` must be an integer, got 2.5 of type float"),
+        (dict(num_clients="6"), "`num_clients` must be an integer, got '6' of type str"),
+        (dict(heterogeneity="0.5"), "`heterogeneity` must be a real number"),
+        (dict(curvature=3), "`curvature` must be a string"),
+        (dict(curvature_range=1.0), "`curvature_range` must be a pair"),
+        (dict(seed=1.5), "`seed` must be an integer"),
+        (dict(client_weights=["a"] * 6), "`client_weights`"),
+    ],
+)
+def test_wrongly_typed_constructor_arguments_raise_type_errors(kwargs, match):
+    """One policy for the whole library: a wrong type is a TypeError, a wrong value a ValueError."""
+    with pytest.raises(TypeError, match=match):
         make(**kwargs)
 
 

@@ -116,6 +116,19 @@ def test_projection_dtypes():
     assert fc.project_simplex(np.array([2, 0])).dtype == np.float64
 
 
+@given(vectors, st.floats(-1e300, 1e300), st.integers(-300, 300))
+def test_projection_at_any_offset_and_scale(v, offset, exp):
+    """Projection commutes with adding a constant: v + c projects like v, exactly on the simplex,
+    for offsets up to 1e300 (the threshold used to lose the constraint's 1 beside entries ~1e16);
+    scaled vectors s v stay on the simplex at every scale."""
+    shifted = v + offset
+    x = fc.project_simplex(shifted)
+    asserts.assert_on_simplex(x, atol=PROJ_ATOL)
+    reduced = shifted - shifted.max()  # exact when the entries are within a factor 2 of each other
+    assert np.allclose(x, fc.project_simplex(reduced), atol=PROJ_ATOL, rtol=0)
+    asserts.assert_on_simplex(fc.project_simplex(v * 10.0**exp), atol=PROJ_ATOL)
+
+
 def test_brute_force_oracle_rejects_wrong_answers():
     """The test oracle itself is not vacuous: it disagrees with a wrong 'projection' (normalizing)."""
     v = np.array([0.9, 0.3, -0.2])

@@ -214,3 +214,92 @@ def test_inputs_are_not_modified():
 def test_project_simplex_bad_input(v, exc, fragment):
     with raises(exc, "`v`", fragment):
         fc.project_simplex(v)
+
+
+# ------------------------------------------------------------------ the library's validation module
+
+from firm_core import validation as v  # noqa: E402
+from firm_core.tolerances import PREFERENCE_SUM_TOL  # noqa: E402
+
+
+def test_the_old_module_name_is_an_alias():
+    from firm_core import _validate
+
+    assert _validate.check_preference is v.check_preference and _validate.as_real_array is v.as_real_array
+
+
+def test_short_repr_truncates_long_values_to_about_the_limit():
+    assert v.short_repr(0.5) == "0.5" and v.short_repr("abc") == "'abc'"
+    long = v.short_repr(list(range(1000)))
+    assert len(long) <= v.REPR_LIMIT
+    arr = v.short_repr(np.arange(10_000.0))
+    assert len(arr) <= v.REPR_LIMIT and arr.startswith("[0.") and "..." in arr
+    assert len(v.short_repr(10**400)) <= v.REPR_LIMIT
+    with raises(ValueError, "`beta`", "..."):
+        fc.solve_min_norm(J, beta=-(10**400))  # the 401-digit value is shortened in the message
+
+
+@pytest.mark.parametrize(
+    ("check", "good", "bad_type", "bad_value"),
+    [
+        (lambda x: v.check_int(x, "k", "f", minimum=1), (3, np.int64(3)), (2.5, "3", True, None), (0, -4)),
+        (lambda x: v.check_positive_float(x, "lr", "f"), (0.1, 2, np.float32(0.5)), ("0.1", None, [1.0], False),
+         (0.0, -1.0, np.nan, np.inf, 10**400)),
+        (lambda x: v.check_nonneg_float(x, "beta", "f"), (0.0, 3, np.float64(1e300)), ("0", 1j, True),
+         (-1e-300, np.nan, -np.inf, 10**400)),
+        (lambda x: v.check_real(x, "a", "f", minimum=None, allow_inf=True), (-np.inf, 0.0, 5), (None, "x"), (np.nan,)),
+        (lambda x: v.check_choice(x, "mode", "f", ("a", "b")), ("a",), (1, None, ["a"]), ("c", "")),
+        (lambda x: v.check_seed(x, "f"), (None, 0, np.random.default_rng(0)), (1.5, "1"), (-1,)),
+    ],
+)
+def test_scalar_checks_follow_one_policy(check, good, bad_type, bad_value):
+    """Right type and value: returned clean; wrong type: TypeError; wrong value: ValueError; the
+    message names the argument and (shortened) the value found."""
+    for x in good:
+        check(x)
+    for x in bad_type:
+        with pytest.raises(TypeError, match=r"f: `\w+` .*got .*of type"):
+            check(x)
+    for x in bad_value:
+        with pytest.raises(ValueError, match=r"f: `\w+` .*got"):
+            check(x)
+
+
+def test_check_array_shape_finite_nonneg():
+    assert v.check_array([1, 2], "x", "f", shape=(2,)).dtype == np.float64
+    assert v.check_array(np.ones((4, 3)), "x", "f", shape=(None, 3)).shape == (4, 3)
+    with raises(ValueError, "`x`", "(n, 2)", "(4, 3)"):
+        v.check_array(np.ones((4, 3)), "x", "f", shape=(None, 2))
+    with raises(ValueError, "`x`", "non-finite", "nan"):
+        v.check_array([1.0, np.nan], "x", "f")
+    with raises(ValueError, "`x`", ">= 0", "-1.0"):
+        v.check_array([1.0, -1.0], "x", "f", nonneg=True)
+    with raises(TypeError, "`x`", "<U1"):
+        v.check_array(["a"], "x", "f")
+    with raises(ValueError, "`x`", "float64"):
+        v.check_array(np.array([1e4000], dtype=np.longdouble) if np.finfo(np.longdouble).max > 1e4000 else [10**400],
+                      "x", "f")
+
+
+def test_check_preference_length_simplex_and_named_tolerance():
+    p = v.check_preference([0.25, 0.75], 2, "f")
+    assert p.tolist() == [0.25, 0.75] and v.check_preference(None, 4, "f").tolist() == [0.25] * 4
+    off = 1.0 + 0.5 * PREFERENCE_SUM_TOL  # within the tolerance: accepted as given
+    assert v.check_preference([0.5, off - 0.5], 2, "f").sum() == pytest.approx(off, abs=0)
+    with raises(ValueError, "`preference`", "M = 3", "(2,)"):
+        v.check_preference([0.5, 0.5], 3, "f")
+    with raises(ValueError, "`preference`", "probability vector", f"{PREFERENCE_SUM_TOL:g}"):
+        v.check_preference([0.5, 0.5 + 2 * PREFERENCE_SUM_TOL], 2, "f")
+    with raises(ValueError, "`preference`", "-0.1"):
+        v.check_preference([1.1, -0.1], 2, "f")
+    w = v.check_probability_vectors([[0.2, 0.8], [1.0, 0.0]], 2, "weights", "f")
+    assert w.shape == (2, 2)
+
+
+def test_solver_arguments_of_the_wrong_type_are_type_errors():
+    with raises(TypeError, "`method`", "3", "int"):
+        fc.solve_min_norm(J, method=3)
+    with raises(TypeError, "`tol`", "None"):
+        fc.solve_min_norm(J, tol=None)
+    with raises(TypeError, "`jacobian`", "object"):
+        fc.solve_min_norm(np.array([[1.0, "a"], [0.0, None]], dtype=object))

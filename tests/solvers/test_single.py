@@ -1,0 +1,130 @@
+"""The short route for single small problems (firm_core.solvers.single) against the exact methods.
+
+It must return the same answer as the general route up to the certificates, report the same
+certificate (its float formulas are cross-checked against firm_core.solvers.certify), and hand
+over to the general route whenever it does not apply or cannot certify.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import firm_core as fc
+from firm_core.solvers import certify, single
+from firm_core.tolerances import EXACT_KKT_TOL
+from tests.solvers import asserts
+
+#: The Python-float and numpy certificates use the same formulas; summation order differs.
+CERT_ATOL = 1e-15
+
+
+def instance(rng, m, d, beta_rel=0.0, offset=True):
+    jac = rng.standard_normal((m, d)) + (rng.standard_normal((1, d)) if offset else 0.0)
+    q = jac @ jac.T
+    p = rng.dirichlet(np.ones(m))
+    return jac, q, float(beta_rel * np.abs(q).max()), p
+
+
+def fast(jac, beta=0.0, p=None, tol=1e-12):
+    return single.solve_single(jac, None, beta, p, "auto", tol, None)
+
+
+@pytest.mark.parametrize("m", [2, 3, 4, 6, 10])
+@pytest.mark.parametrize("d", [1, 3, 10, 100])
+@pytest.mark.parametrize("beta_rel", [0.0, 1e-3, 0.3])
+def test_short_route_matches_the_exact_methods(m, d, beta_rel):
+    rng = np.random.default_rng(100 * m + d)
+    taken = 0
+    for _ in range(8):
+        jac, q, beta, p = instance(rng, m, d, beta_rel, offset=bool(rng.integers(2)))
+        res = fast(jac, beta, p)
+        if res is None:  # handed over (singular face, d < M): the general route answers
+            assert fc.solve_min_norm(jac, beta=beta, preference=p).status is fc.SolverStatus.CONVERGED
+            continue
+        taken += 1
+        auto = fc.solve_min_norm(jac, beta=beta, preference=p)
+        assert auto.method == res.method and np.array_equal(auto.weights, res.weights)  # auto takes it
+        assert res.status is fc.SolverStatus.CONVERGED and res.iterations.dtype == np.int64
+        cert = asserts.certificate(q, res.weights, beta, p)
+        asserts.assert_result_consistent(res, q, beta, p, jacobian=jac, cert=cert)
+        asserts.assert_kkt(q, res.weights, beta, p, EXACT_KKT_TOL, cert=cert)
+        for method in ("active_set", "enumeration") if m <= 8 else ("active_set",):
+            ref = fc.solve_min_norm(jac, beta=beta, preference=p, method=method, max_iter=1000)
+            asserts.assert_same_solution(q, res.weights, ref.weights, beta, p, float(res.gap), float(ref.gap))
+        batch = fc.solve_min_norm(jac[None], beta=beta, preference=p)  # the general route, same certificate
+        assert abs(float(batch.kkt_residual[0]) - float(res.kkt_residual)) <= CERT_ATOL
+    if d >= m:  # full-rank Gram matrices: the short route must really be taken
+        assert taken == 8
+
+
+def test_result_has_the_general_routes_shape_and_types():
+    rng = np.random.default_rng(0)
+    jac, q, beta, p = instance(rng, 4, 7, 0.1)
+    res, gen = fast(jac, beta, p), fc.solve_min_norm(jac[None], beta=beta, preference=p)
+    for field in ("weights", "direction", "value", "norm_sq", "kkt_residual", "gap", "iterations", "statuses"):
+        a, b = getattr(res, field), getattr(gen, field)[0]
+        assert isinstance(a, np.ndarray) and a.shape == np.shape(b) and a.dtype == np.asarray(b).dtype, field
+    assert res.status is gen.status and res.method == gen.method == "active_set"
+    assert res.message.startswith("active_set: converged on 1 problem(s)")
+
+
+def test_float_certificates_equal_the_numpy_ones_and_reject_wrong_answers():
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        m = int(rng.integers(1, 11))
+        lam = rng.dirichlet(np.ones(m) * rng.uniform(0.1, 2))
+        g = rng.standard_normal(m) * 10.0 ** rng.uniform(-3, 3)
+        kkt, gap = single.certificates(lam.tolist(), g.tolist())
+        ref_kkt, ref_gap = certify.certificates(g[None], lam[None])
+        assert abs(kkt - float(ref_kkt[0])) <= CERT_ATOL * (1 + np.abs(g).max())
+        assert abs(gap - float(ref_gap[0])) <= CERT_ATOL * (1 + np.abs(g).max())
+    # the optimum of a known problem passes, a wrong point fails
+    jac = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # optimum (1/2, 1/2, 0)
+    q = jac @ jac.T
+    for lam, ok in (([0.5, 0.5, 0.0], True), ([1 / 3, 1 / 3, 1 / 3], False), ([1.0, 0.0, 0.0], False)):
+        g, _ = single.relative_gradient(q, lam, 1.0 / 2.0, 0.0, [1 / 3] * 3)
+        assert (single.certificates(lam, g)[0] <= 1e-15) is ok
+
+
+def test_short_route_hands_over_when_it_does_not_apply():
+    rng = np.random.default_rng(2)
+    jac = rng.standard_normal((3, 5))
+    assert fast(jac) is not None
+    for args in [
+        (jac.astype(np.float16), None, 0.0, None, "auto", 1e-12, None),  # other dtype
+        (jac[None], None, 0.0, None, "auto", 1e-12, None),  # a batch
+        (jac, None, 0.0, None, "active_set", 1e-12, None),  # an explicit method
+        (jac, None, 0.0, None, "auto", 1e-12, 50),  # an iteration cap
+        (jac, None, 1, None, "auto", 1e-12, None),  # beta not a float
+        (jac, None, 0.0, np.array([0.5, 0.6, -0.1]), "auto", 1e-12, None),  # invalid preference
+        (jac * 1e200, None, 0.0, None, "auto", 1e-12, None),  # Q beyond the safe range
+        (jac * 1e-200, None, 0.0, None, "auto", 1e-12, None),
+        (np.vstack([jac, jac[:1] * np.nan]), None, 0.0, None, "auto", 1e-12, None),  # non-finite
+        (rng.standard_normal((11, 5)), None, 0.0, None, "auto", 1e-12, None),  # M > SINGLE_MAX_M
+        (None, jac @ jac.T, 0.0, None, "auto", 1e-12, None),  # gram input
+    ]:
+        with np.errstate(all="ignore"):
+            assert single.solve_single(*args) is None
+
+
+def test_singular_faces_hand_over_and_are_still_solved():
+    """Duplicate rows / rank-deficient J make the reduced Gram matrix singular (Cholesky fails): the
+    general route answers, certified."""
+    rng = np.random.default_rng(3)
+    jac = rng.standard_normal((5, 2))
+    jac[1] = jac[0]
+    assert single.active_set_single(jac @ jac.T / np.abs(jac @ jac.T).max(), lambda lam: None, 1e-12) is None
+    res = fc.solve_min_norm(jac)
+    assert res.status is fc.SolverStatus.CONVERGED
+    asserts.assert_kkt(jac @ jac.T, res.weights, 0.0, np.full(5, 0.2), EXACT_KKT_TOL)
+
+
+def test_float32_single_problem_equals_the_float64_solve_rounded():
+    rng = np.random.default_rng(4)
+    jac = rng.standard_normal((4, 6)).astype(np.float32)
+    res, ref = fc.solve_min_norm(jac), fc.solve_min_norm(jac.astype(np.float64))
+    assert res.weights.dtype == res.value.dtype == np.float32
+    assert np.array_equal(res.weights, ref.weights.astype(np.float32))
+    big = np.array([[1e20, 0.0], [0.0, 2e20]], dtype=np.float32)  # value beyond float32: handed over
+    assert fast(big) is None and fc.solve_min_norm(big).status is fc.SolverStatus.NUMERICAL
