@@ -36,7 +36,7 @@ class SuiteConfig:
     def make(cls, quick: bool) -> SuiteConfig:
         if not quick:
             return cls()
-        return cls(quick=True, seeds=(0, 1), rounds=15, lr_grid=(0.05, 0.1), sweep_points=3, betas=(0.0, 1.0, 10.0),
+        return cls(quick=True, seeds=(0, 1), rounds=12, lr_grid=(0.05, 0.1), sweep_points=3, betas=(0.0, 1.0, 10.0),
                    heterogeneity=(0.5, 2.0), preference_heterogeneity=(0.0, 1.0))
 
     def to_dict(self) -> dict:

@@ -45,7 +45,7 @@ def save(out_dir, results: dict) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path, suffix=".json")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(json_safe(results), fh, allow_nan=False, indent=1)
+        json.dump(json_safe(results), fh, allow_nan=False, separators=(",", ":"))
     os.replace(tmp, path / RESULTS_FILE)
     return path / RESULTS_FILE
 

@@ -15,7 +15,7 @@ from firm_core.federated.history import json_safe
 
 from . import store
 from .config import SuiteConfig
-from .sections import SECTIONS
+from . import sections
 
 
 @dataclass
@@ -33,9 +33,10 @@ def run_sections(out_dir, cfg: SuiteConfig, *, progress: bool = True, log=print)
     results, note = store.load(out_dir, cfg.to_dict())
     if note:
         log(note)
-    for name, fn in SECTIONS:
+    for name in sections.SECTIONS:
         if name in results["sections"]:
             continue
+        fn = getattr(sections, name)
         start = time.perf_counter()
         data = fn(cfg, results["sections"], progress)
         seconds = data.pop("_seconds", None)
@@ -47,18 +48,20 @@ def run_sections(out_dir, cfg: SuiteConfig, *, progress: bool = True, log=print)
     return results, note
 
 
-def run_report(out_dir, *, quick: bool = False, progress: bool = True, docs_page=None, log=print) -> ReportOutcome:
-    """The whole suite: sections (resumable), figures, report.md; and ``docs_page`` refreshed when given."""
+def run_report(out_dir, *, quick: bool = False, progress: bool = True, docs_page=None, log=print,
+               config: SuiteConfig | None = None) -> ReportOutcome:
+    """The whole suite: sections (resumable), figures, report.md; and ``docs_page`` refreshed when given.
+    ``config`` replaces the quick / full suite (for smaller experiments and tests)."""
     from .figures import draw_all
     from .render import render_report, write_docs_page
 
     start = time.perf_counter()
     out_dir = Path(out_dir)
-    cfg = SuiteConfig.make(quick)
+    cfg = SuiteConfig.make(quick) if config is None else config
     results, note = run_sections(out_dir, cfg, progress=progress, log=log)
     figures = draw_all(results, out_dir / "figures")
     report_path = out_dir / "report.md"
     report_path.write_text(render_report(results, figure_dir="figures"), encoding="utf-8")
     if docs_page is not None:
-        write_docs_page(results, Path(docs_page), figures)
+        write_docs_page(results, Path(docs_page), figures, out_dir / store.RESULTS_FILE)
     return ReportOutcome(out_dir, results, report_path, figures, note, time.perf_counter() - start)
