@@ -11,6 +11,9 @@ from firm_core.federated import ALGORITHMS
 
 #: Seed of the step-size tuning runs (not among the report's seeds, so tuning does not select on them).
 TUNE_SEED = 1000
+#: Fonseca-Fleming's start: off the Pareto segment, orthogonal to it, at equal distance from both centers
+#: (F_1 = F_2 = 1 - exp(-1.72)), where both gradients are far from vanishing.
+FONSECA_X0 = (0.6, -0.6, 0.0)
 #: Clients of every toy problem; their weights are unequal (w_i proportional to i + 1).
 NUM_CLIENTS = 8
 
@@ -58,7 +61,7 @@ def make_problem(name: str, heterogeneity: float = 1.0):
                      seed=0, client_weights=client_weights())
     if name == "fonseca_fleming":
         return build("fonseca_fleming", num_clients=NUM_CLIENTS, dim=3, heterogeneity=0.5 * heterogeneity,
-                     noise_std=0.05, seed=0, client_weights=client_weights())
+                     noise_std=0.05, seed=0, client_weights=client_weights(), x0=FONSECA_X0)
     raise ValueError(f"make_problem: unknown report problem `name` {name!r}")
 
 

@@ -28,6 +28,21 @@ class ReportOutcome:
     seconds: float
 
 
+#: Significant digits kept for the floats of results.json (the file stays small enough to ship with the docs).
+SIGNIFICANT_DIGITS = 7
+
+
+def _significant(obj):
+    """``obj`` with every float rounded to SIGNIFICANT_DIGITS significant digits."""
+    if isinstance(obj, dict):
+        return {k: _significant(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_significant(v) for v in obj]
+    if isinstance(obj, float):
+        return float(f"{obj:.{SIGNIFICANT_DIGITS}g}")
+    return obj
+
+
 def run_sections(out_dir, cfg: SuiteConfig, *, progress: bool = True, log=print) -> tuple[dict, str]:
     """Run every section not yet in ``out_dir``/results.json, saving after each one."""
     results, note = store.load(out_dir, cfg.to_dict())
@@ -41,7 +56,7 @@ def run_sections(out_dir, cfg: SuiteConfig, *, progress: bool = True, log=print)
         data = fn(cfg, results["sections"], progress)
         seconds = data.pop("_seconds", None)
         # through JSON at once, so later sections see exactly what a resumed suite would read back
-        results["sections"][name] = json.loads(json.dumps(json_safe(data), allow_nan=False))
+        results["sections"][name] = json.loads(json.dumps(_significant(json_safe(data)), allow_nan=False))
         results["timing"][name] = round(time.perf_counter() - start, 3) if seconds is None else round(seconds, 3)
         store.save(out_dir, results)
         log(f"section {name}: done in {results['timing'][name]:.1f} s")
