@@ -42,7 +42,7 @@ def _verdict(sec) -> list[str]:
 def render_report(results: dict, figure_dir: str = "figures") -> str:
     cfg = results["config"]
     s = results["sections"]
-    lines = ["# FIRM's claims, measured", "",
+    lines = ["# FIRM's claims, measured", ""] + provenance_lines(results) + [
              f"Suite: {'quick' if cfg['quick'] else 'full'}; seeds {cfg['seeds']}; {cfg['rounds']} rounds; "
              f"K = {cfg['local_steps']} local steps; FIRM beta = {cfg['firm_beta']:g}; 8 clients with unequal "
              "weights, full participation; the same gradient oracle and round budget for every algorithm.", "",
@@ -180,6 +180,30 @@ RENDERERS = {"dynamics": _dynamics, "drift": _drift, "tradeoffs": _tradeoffs, "c
              "convergence": _convergence, "preference": _preference, "llm": _llm}
 
 
+def provenance_lines(results: dict) -> list[str]:
+    cfg, prov = results["config"], results.get("provenance", {})
+    command = "firm report --quick" if cfg["quick"] else "firm report"
+    total = sum(results.get("timing", {}).values())
+    return [f"Produced by `{command}` (seeds {cfg['seeds']}, {cfg['rounds']} rounds) at commit "
+            f"`{prov.get('commit', 'unknown')}`, started {prov.get('started_utc', '?')} UTC on {prov.get('machine', '?')} "
+            f"(Python {prov.get('python', '?')}, numpy {prov.get('numpy', '?')}); the sections took {total:.0f} s in "
+            "all (per section under Timing), on a machine shared with other jobs.", ""]
+
+
+DOCS_INTRO = """How FIRM's claims hold up against its baselines on toy problems with known Pareto fronts. Every
+number below comes from `firm report`, a fixed, seeded suite; each section ends in a verdict computed from
+the numbers by the rule stated at the top. To reproduce or refresh this page:
+
+```bash
+firm report --out report-out              # the full suite; refreshes docs/results.md
+firm report --quick --out /tmp/quick      # the same sections on a smaller budget (under a minute)
+```
+
+An interrupted suite resumes from `report-out/results.json` (finished sections are kept). The notebook
+`notebooks/claims.ipynb` loads `docs/results/results.json` (or any report's) and redraws the figures.
+"""
+
+
 def write_docs_page(results: dict, page: Path, figures, results_file=None) -> Path:
     """docs/results.md: the report with its figures (and results.json, which the claims notebook reads)
     copied into a folder next to it (``<page stem>/``)."""
@@ -188,5 +212,7 @@ def write_docs_page(results: dict, page: Path, figures, results_file=None) -> Pa
     fig_dir.mkdir(parents=True, exist_ok=True)
     for f in list(figures) + ([results_file] if results_file is not None else []):
         shutil.copyfile(f, fig_dir / Path(f).name)
-    page.write_text(render_report(results, figure_dir=page.stem), encoding="utf-8")
+    body = render_report(results, figure_dir=page.stem).split("\n", 1)[1]
+    head = ["# Results: FIRM's claims, measured", "", DOCS_INTRO] + provenance_lines(results)
+    page.write_text("\n".join(head) + body, encoding="utf-8")
     return page

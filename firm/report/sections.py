@@ -252,7 +252,6 @@ def communication(cfg: SuiteConfig, results: dict, progress: bool) -> dict:
             if not payload_ok:
                 agree = False
                 mismatches.append(f"{prob}/{algo}")
-            per_client = float(np.median([np.sum(r["uplink_serialized"]) / np.sum(r["messages"]) for r in rs]))
             per_round = float(np.median([np.mean(r["uplink_serialized"]) for r in rs]))
             payload_client = float(np.median([np.sum(r["uplink_payload"]) / max(np.sum(r["messages"]), 1) for r in rs]))
             out[prob]["algorithms"][algo] = {
@@ -261,7 +260,7 @@ def communication(cfg: SuiteConfig, results: dict, progress: bool) -> dict:
                 "messages_per_client_round": float(np.median([np.sum(r["messages"]) for r in rs]))
                 / (cfg.rounds * len(make_problem(prob).client_weights)),
                 "bytes_to_target": ms.spread(to_target), "reached": int(np.sum(np.isfinite(to_target))),
-                "records_agree": payload_ok, "per_client_bytes": per_client,
+                "records_agree": payload_ok,
             }
         algos = out[prob]["algorithms"]
         comps += _firm_vs("uplink bytes per round", prob, {a: {"median": v["bytes_per_round"]} for a, v in algos.items()})

@@ -21,7 +21,26 @@ VERSION = 1
 
 
 def empty(config: dict) -> dict:
-    return {"format": FORMAT, "version": VERSION, "config": config, "sections": {}, "timing": {}}
+    return {"format": FORMAT, "version": VERSION, "config": config, "sections": {}, "timing": {},
+            "provenance": provenance()}
+
+
+def provenance() -> dict:
+    """Where and when a suite started: git commit (when run inside a git checkout), machine, Python, numpy."""
+    import datetime
+    import platform
+    import subprocess
+
+    import numpy as np
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10,
+                                cwd=Path(__file__).resolve().parent).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    return {"commit": commit, "started_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
+            "python": platform.python_version(), "numpy": np.__version__}
 
 
 def load(out_dir, config: dict) -> tuple[dict, str]:
