@@ -68,6 +68,7 @@ def drift_figure(results: dict, path) -> Path:
         ax.set_title(f"{prob}: {key} per round (median over seeds)", fontsize=9)
         ax.set_xlabel("round")
     axes[0].legend(fontsize=7)
+    axes[1].legend(fontsize=7)
     betas = [float(b) for b in d["vs_beta"]]
     _errorbars(axes[2], betas, [d["vs_beta"][str_key] for str_key in d["vs_beta"]], "firm", "FIRM")
     axes[2].set_xscale("symlog", linthresh=0.1)
@@ -81,8 +82,13 @@ def drift_figure(results: dict, path) -> Path:
         ax.set_title(f"late D_lambda vs {title}", fontsize=9)
         ax.set_xlabel(title)
         ax.legend(fontsize=7)
-    for ax in axes[2:]:
-        ax.set_yscale("symlog", linthresh=1e-4)
+    axes[2].set_yscale("log")
+    axes[3].set_yscale("log")
+    axes[4].set_yscale("symlog", linthresh=1e-4)  # FedAvg-LS's D_lambda is 0 at kappa = 0
+    from matplotlib.ticker import LogFormatterSciNotation
+
+    for ax in axes[2:4]:  # values within one decade: label the minor ticks too
+        ax.yaxis.set_minor_formatter(LogFormatterSciNotation(minor_thresholds=(2, 0.5)))
     return _save(fig, path)
 
 

@@ -148,7 +148,23 @@ def _convergence(s, fig) -> list[str]:
     worst = sorted((r for r in summ["checks"] if r["ratio"] is not None), key=lambda r: -r["ratio"])[:5]
     out += ["Tightest checks (measured / bound):", ""]
     out += _table(("group", "check", "ratio", "holds"), [(r["group"], r["name"], _g(r["ratio"]), r["ok"]) for r in worst])
+    if "dynamics" in s:
+        out += _stationarity(s["dynamics"]["stats"])
     return out
+
+
+def _stationarity(stats) -> list[str]:
+    """Informational (not part of the verdict): where each algorithm's phi ends after the round budget."""
+    algos = list(next(iter(stats.values())))
+    out = ["Where phi ends after the round budget (median final phi of the dynamics runs; the bounds allow a "
+           "floor from client heterogeneity and local steps, which this measures; not part of the verdict):", ""]
+    out += _table(["problem"] + [DISPLAY_NAMES[a] for a in algos],
+                  [[prob] + [_g(v[a]["final_phi"]["median"]) for a in algos] for prob, v in stats.items()])
+    for prob, v in stats.items():
+        best = min((a for a in algos if a != "firm"), key=lambda a: v[a]["final_phi"]["median"])
+        ratio = v["firm"]["final_phi"]["median"] / v[best]["final_phi"]["median"]
+        out.append(f"- {prob}: FIRM's final phi is {ratio:.3g} times the lowest baseline's ({DISPLAY_NAMES[best]}).")
+    return out + [""]
 
 
 def _preference(s, fig) -> list[str]:
@@ -156,7 +172,8 @@ def _preference(s, fig) -> list[str]:
     out = [f"![preference]({fig}/preference.png)", "",
            "On the median-over-seeds sweep: *monotonicity* is the fraction of neighbouring preferences along which "
            f"F_1 falls as p_1 rises (a move back of at most {MONOTONE_ATOL:.0%} of the front's F_1 range allowed); "
-           "*coverage* is the range of F_1 reached over the sweep divided by the front's. Requirement: FIRM's "
+           "*coverage* is the range of F_1 reached over the sweep divided by the front's (a method that ignores p "
+           "has monotonicity 1 and coverage 0: the two are read together). Requirement: FIRM's "
            f"monotonicity >= {MONOTONE_MIN:g} on every problem.", ""]
     for prob, algos in pr["problems"].items():
         out += [f"**{prob}**", ""]
