@@ -36,7 +36,14 @@ def _table(header, rows) -> list[str]:
 
 
 def _verdict(sec) -> list[str]:
-    return ["", f"Verdict: {sec['verdict']['line']}", ""]
+    out = ["", f"Verdict: {sec['verdict']['line']}", ""]
+    losses = sec["verdict"].get("losses", [])
+    if len(losses) > 4:  # the verdict line shows four; list them all
+        out += [f"Every comparison a baseline wins ({len(losses)}):", ""]
+        out += [f"- {c['metric']} on {c['setting']}: {c['baseline']} {_g(c['other'])} vs FIRM {_g(c['firm'])}"
+                for c in losses]
+        out.append("")
+    return out
 
 
 def render_report(results: dict, figure_dir: str = "figures") -> str:
@@ -230,6 +237,6 @@ def write_docs_page(results: dict, page: Path, figures, results_file=None) -> Pa
     for f in list(figures) + ([results_file] if results_file is not None else []):
         shutil.copyfile(f, fig_dir / Path(f).name)
     body = render_report(results, figure_dir=page.stem).split("\n", 1)[1]
-    head = ["# Results: FIRM's claims, measured", "", DOCS_INTRO] + provenance_lines(results)
+    head = ["# Results: FIRM's claims, measured", "", DOCS_INTRO]
     page.write_text("\n".join(head) + body, encoding="utf-8")
     return page
