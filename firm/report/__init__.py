@@ -2,7 +2,7 @@
 registers, on the LLM task), with figures and computed verdicts.
 
     from firm.report import run_report, read_results
-    run_report("report-out", quick=True)
+    run_report("runs/report", quick=True)
 """
 
 from .store import read as read_results

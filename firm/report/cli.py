@@ -10,7 +10,7 @@ DEFAULT_DOCS_PAGE = Path("docs") / "results.md"
 
 
 @click.command(name="report")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="report-out", show_default=True,
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="runs/report", show_default=True,
               help="Folder for report.md, results.json and figures/ (an interrupted suite resumes from it).")
 @click.option("--quick", is_flag=True, help="The small suite (2 seeds, 12 rounds; under a minute).")
 @click.option("--docs-page", type=click.Path(dir_okay=False), default=None,

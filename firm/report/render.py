@@ -219,11 +219,13 @@ number below comes from `firm report`, a fixed, seeded suite; each section ends 
 the numbers by the rule stated at the top. To reproduce or refresh this page:
 
 ```bash
-firm report --out report-out              # the full suite; refreshes docs/results.md
+firm report                               # the full suite into runs/report; refreshes docs/results.md
 firm report --quick --out /tmp/quick      # the same sections on a smaller budget (under a minute)
+firm report --out /tmp/mine --no-docs     # anywhere else, leaving the docs alone
 ```
 
-An interrupted suite resumes from `report-out/results.json` (finished sections are kept). The notebook
+An interrupted suite resumes from its `results.json` (finished sections are kept; the section that was
+running starts over; the longest, the preference sweep, takes about a minute and a half). The notebook
 `notebooks/claims.ipynb` loads `docs/results/results.json` (or any report's) and redraws the figures.
 """
 

@@ -1,7 +1,7 @@
 """Run the report's suite section by section, resuming from a results file, and render it.
 
     from firm.report import run_report
-    outcome = run_report("report-out", quick=True)      # writes results.json, figures/*.png, report.md
+    outcome = run_report("runs/report", quick=True)      # writes results.json, figures/*.png, report.md
 """
 
 from __future__ import annotations
