@@ -126,6 +126,20 @@ def _tradeoffs(s, fig) -> list[str]:
         out += [f"**{prob}** (front HV {_g(e['front_hypervolume'])})", ""]
         out += _table(("algorithm", "hypervolume", "IGD"),
                       [(DISPLAY_NAMES[a], _spread(v["hypervolume"]), _spread(v["igd"])) for a, v in e["algorithms"].items()])
+    if "beta_sensitivity" in s:
+        out += _beta_sensitivity(s["beta_sensitivity"])
+    return out
+
+
+def _beta_sensitivity(sec) -> list[str]:
+    """Informational: FIRM's sweep at other beta (not part of any verdict)."""
+    out = ["**FIRM across beta** (informational, not part of the verdict: the same sweep with FIRM's tuned step "
+           "and other beta; coverage = range of F_1 reached / the front's range; the final points are medians "
+           "over seeds, one per preference)", ""]
+    for prob, betas in sec["problems"].items():
+        out += _table((f"{prob}: beta", "hypervolume", "IGD", "coverage", "final (F_1, F_2) per p"),
+                      [(b, _spread(v["hypervolume"]), _spread(v["igd"]), _g(v["coverage"]),
+                        " ".join(f"({_g(f[0])}, {_g(f[1])})" for f in v["finals_median"])) for b, v in betas.items()])
     return out
 
 

@@ -197,6 +197,36 @@ def tradeoffs(cfg: SuiteConfig, results: dict, progress: bool) -> dict:
             "comparisons": [c.to_dict() for c in comps]}
 
 
+def beta_sensitivity(cfg: SuiteConfig, results: dict, progress: bool) -> dict:
+    """Informational (no verdict): FIRM's preference sweep at every beta of ``cfg.betas`` (FIRM's tuned lr),
+    scored like the trade-offs, plus the coverage of F_1 (range reached / the front's range)."""
+    prefs = np.asarray(results["tradeoffs"]["preferences"])
+    out = {}
+    jobs = len(cfg.problems) * len(cfg.betas) * len(prefs) * len(cfg.seeds)
+    with job_bar("report: FIRM across beta", jobs, enabled=progress) as bar:
+        for prob in cfg.problems:
+            problem = make_problem(prob)
+            front = np.asarray(problem.pareto_front(FRONT_POINTS), dtype=np.float64)  # as the trade-offs: unrounded
+            ref = pareto.reference_point(front)
+            span = float(front[:, 0].max() - front[:, 0].min())
+            out[prob] = {}
+            for beta in cfg.betas:
+                finals = np.empty((len(cfg.seeds), len(prefs), 2))
+                for j, p in enumerate(prefs):
+                    for i, seed in enumerate(cfg.seeds):
+                        algo = algorithm_config(cfg, "firm", _lr(results, prob, "firm"), seed, beta=beta, preference=p)
+                        finals[i, j] = run_series(problem, algo, cfg.rounds)["objectives"][-1]
+                        bar.update(1)
+                f1 = np.median(finals[:, :, 0], axis=0)
+                out[prob][str(beta)] = {
+                    "hypervolume": ms.spread([float(pareto.hypervolume(f, ref)) for f in finals]),
+                    "igd": ms.spread([float(pareto.igd(f, front)) for f in finals]),
+                    "coverage": float((f1.max() - f1.min()) / span) if span > 0 else float("nan"),
+                    "finals_median": np.median(finals, axis=0).tolist(),
+                }
+    return {"problems": out}
+
+
 def preference(cfg: SuiteConfig, results: dict, progress: bool) -> dict:
     """From the sweep: F_1 should fall as p_1 rises. Per algorithm and problem, on the median-over-seeds
     curve: the fraction of neighbouring preferences along which F_1 falls (MONOTONE_ATOL of the front's F_1
@@ -292,4 +322,5 @@ def llm(cfg: SuiteConfig, results: dict, progress: bool) -> dict:
 
 #: Sections in the order they run (later ones read earlier ones' results); each is this module's function
 #: of that name, looked up when the suite runs.
-SECTIONS = ("tuning", "dynamics", "drift", "tradeoffs", "preference", "communication", "convergence", "llm")
+SECTIONS = ("tuning", "dynamics", "drift", "tradeoffs", "beta_sensitivity", "preference", "communication",
+            "convergence", "llm")

@@ -62,6 +62,11 @@ def test_every_section_has_a_computed_verdict(reference):
     comps = [vd.Comparison(**{k: c[k] for k in ("metric", "setting", "baseline", "firm", "other", "lower_is_better")})
              for c in s["tradeoffs"]["comparisons"]]
     assert vd.comparative_verdict(comps)["verdict"] == s["tradeoffs"]["verdict"]["verdict"]
+    # FIRM across beta at the suite's beta repeats the trade-off sweep's FIRM runs exactly
+    same = s["beta_sensitivity"]["problems"]["quadratics"][str(TINY.firm_beta)]
+    assert same["hypervolume"] == s["tradeoffs"]["problems"]["quadratics"]["algorithms"]["firm"]["hypervolume"]
+    other = s["beta_sensitivity"]["problems"]["quadratics"]["0.0"]
+    assert other["hypervolume"] != same["hypervolume"]
     tuned = s["tuning"]["choice"]["quadratics"]
     assert set(tuned) == set(TINY.algorithms) and all(v["lr"] in TINY.lr_grid for v in tuned.values())
 
