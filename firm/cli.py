@@ -18,6 +18,7 @@ import click
 #: The application's own commands: name -> ("module:attribute" of a click.Command, one-line help).
 BUILTIN_COMMANDS = {
     "run": ("firm.experiments.cli:run", "Run FIRM against the baselines (default: the embedded experiment)."),
+    "report": ("firm.report.cli:report", "Measure FIRM's claims against every baseline: report.md with verdicts."),
     "sweep": ("firm.experiments.cli:sweep", "Preference sweep: final points on the Pareto front, HV and IGD."),
 }
 

@@ -31,3 +31,8 @@ def round_bar(desc: str, *, enabled: bool = True):
     finally:
         if bar is not None:
             bar.close()
+
+
+def job_bar(desc: str, total: int, *, enabled: bool = True):
+    """A plain bar over ``total`` jobs (runs of a suite); a disabled bar still counts silently."""
+    return tqdm(total=total, desc=desc, leave=False, disable=not enabled)
