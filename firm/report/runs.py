@@ -21,7 +21,8 @@ def algorithm_config(cfg: SuiteConfig, name: str, lr: float, seed: int, *, beta=
 def run_series(problem, algo: AlgorithmConfig, rounds: int, *, client_preferences=None) -> dict:
     """Run and return {"phi" (T+1), "objectives" (T+1, M), "lambda" (T, M), "d_lambda", "d_x",
     "uplink_record", "uplink_serialized", "uplink_payload" (T each)} as lists (the last phi / F are x_T's)."""
-    rec = UplinkRecorder(problem, sketch_rank=algo.sketch_rank, client_preferences=client_preferences)
+    rec = UplinkRecorder(problem, sketch_rank=algo.sketch_rank, client_preferences=client_preferences,
+                        fedcmoo_variant=algo.fedcmoo_variant)
     logs = []
     history = run(rec, algo, RunConfig(rounds=rounds), progress=lambda r, t: logs.append(rec.close_round()))
     recs = history.records

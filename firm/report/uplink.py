@@ -3,7 +3,9 @@ client uploads, per algorithm, with ``np.save`` into a BytesIO.
 
     FIRM, Local-MGDA, FedAvg-LS : y_i                          (d,)
     FMGDA, FSMGDA               : Delta_{i,1..M}                (M, d)
-    FedCMOO                     : sketch (L_i (M, r), R_i (r, d)), then y_i (d,)
+    FedCMOO, exact-lambda       : sketch (L_i (M, r), R_i (r, d)), then y_i (d,)
+    FedCMOO, official (default) : sketch and Gram B_i B_i^T (M, M); then the cross term
+                                  D_i (S - C_i)^T and the residual Gram D_i D_i^T (M, M each); then y_i
 
 Per round it logs the serialized size (``np.save`` headers included) and the payload (serialized size
 minus each header, read back with ``numpy.lib.format``); the report checks the payload against the
@@ -19,6 +21,7 @@ import io
 import numpy as np
 
 from firm_core.federated import as_client_task, randomized_svd_sketch
+from firm_core.federated.sketch import official_client_terms, sketch_reconstruction
 
 
 def serialized_size(arrays) -> tuple[int, int]:
@@ -49,17 +52,21 @@ class UplinkRecorder:
     """ClientTask wrapper: delegates to the wrapped task and serializes every client's upload.
 
     ``sketch_rank``: FedCMOO's r (the sketch is recomputed here from copies of the clients' generators,
-    so the run's randomness is untouched). ``client_preferences``: None, or (N, M) rows p_i.
+    so the run's randomness is untouched). ``fedcmoo_variant``: "official" adds the three M x M terms
+    of the server's Gram estimate; their sizes are exact, and their content is computed from the
+    clients' unweighted Jacobians with S replaced by the plain sum of the round's sketches (the
+    server's recompression of that sum, which the wrapper does not see, changes values, not sizes). ``client_preferences``: None, or (N, M) rows p_i.
     ``close_round()`` (call it from the progress hook) returns and resets the round's
     (serialized bytes, payload bytes, messages)."""
 
-    def __init__(self, problem, *, sketch_rank: int = 1, client_preferences=None):
+    def __init__(self, problem, *, sketch_rank: int = 1, client_preferences=None, fedcmoo_variant: str = "official"):
         self.inner = as_client_task(problem)
         self.num_clients = self.inner.num_clients
         self.num_objectives = self.inner.num_objectives
         self.dim = self.inner.dim
         self.client_weights = self.inner.client_weights
         self.sketch_rank = sketch_rank
+        self.fedcmoo_variant = fedcmoo_variant
         self.prefs = None if client_preferences is None else np.asarray(client_preferences, dtype=np.float64)
         self._round = [0, 0, 0]
 
@@ -102,7 +109,15 @@ class UplinkRecorder:
         ok = np.asarray(ok, dtype=bool)
         if ok.any():
             copies = [copy.deepcopy(r) for r, good in zip(rngs, ok) if good]
-            left, right = randomized_svd_sketch(np.asarray(jac)[ok], self.sketch_rank, copies)
-            for j in range(left.shape[0]):
-                self._log([left[j], right[j]])
+            good = np.asarray(jac)[ok]
+            left, right = randomized_svd_sketch(good, self.sketch_rank, copies)
+            if self.fedcmoo_variant == "official":
+                sketches = sketch_reconstruction(left, right)
+                grams, crosses, residuals = official_client_terms(good, sketches, sketches.sum(axis=0))
+                for j in range(left.shape[0]):
+                    self._log([left[j], right[j], grams[j]])
+                    self._log([crosses[j], residuals[j]])
+            else:
+                for j in range(left.shape[0]):
+                    self._log([left[j], right[j]])
         return jac, ok, reasons

@@ -25,12 +25,13 @@ def _problem():
     return make_problem("quadratics", num_clients=4, num_objectives=3, dim=6, noise_std=0.1, client_weights=w)
 
 
-@pytest.mark.parametrize("name", ALGORITHMS)
-def test_recorder_agrees_with_records_and_leaves_the_run_unchanged(name):
+@pytest.mark.parametrize(("name", "variant"), [(n, "official") for n in ALGORITHMS] + [("fedcmoo", "exact_lambda")])
+def test_recorder_agrees_with_records_and_leaves_the_run_unchanged(name, variant):
     problem = _problem()
+    extra = {"fedcmoo_variant": variant} if name == "fedcmoo" else {}
     cfg = AlgorithmConfig(name=name, local_steps=2, seed=3, participation=3,
-                          sketch_rank=2 if name == "fedcmoo" else 1)
-    rec = UplinkRecorder(problem, sketch_rank=cfg.sketch_rank)
+                          sketch_rank=2 if name == "fedcmoo" else 1, **extra)
+    rec = UplinkRecorder(problem, sketch_rank=cfg.sketch_rank, fedcmoo_variant=cfg.fedcmoo_variant)
     assert isinstance(rec, ClientTask)
     logs = []
     h = run(rec, cfg, RunConfig(rounds=4), progress=lambda r, t: logs.append((r.uplink_bytes, r.participants) +
@@ -41,8 +42,10 @@ def test_recorder_agrees_with_records_and_leaves_the_run_unchanged(name):
     per_message = {"fmgda": m * d * 8, "fsmgda": m * d * 8}.get(name, d * 8)
     for record_bytes, parts, total, payload, messages in logs:
         assert payload == record_bytes
-        if name == "fedcmoo":  # a rank-2 sketch (M x 2, 2 x d) and then y_i: two messages per client
+        if name == "fedcmoo" and variant == "exact_lambda":  # a rank-2 sketch (M x 2, 2 x d), then y_i
             assert messages == 2 * len(parts) and payload == len(parts) * (2 * (m + d) + d) * 8
+        elif name == "fedcmoo":  # sketch + Gram, then cross term + residual Gram, then y_i
+            assert messages == 3 * len(parts) and payload == len(parts) * (2 * (m + d) + 3 * m * m + d) * 8
         else:
             assert messages == len(parts) and payload == len(parts) * per_message
         assert total > payload
