@@ -93,5 +93,6 @@ def round_extras(task) -> dict[str, float]:
         return {}
     out = pop()
     if not isinstance(out, dict):
-        raise TypeError(f"the task's `pop_round_extras()` must return a dict of {{name: float}}, got {type(out).__name__}")
+        raise TypeError("the task's `pop_round_extras()` must return a dict of {name: float}, "
+                        f"got {type(out).__name__}")
     return out
