@@ -1,10 +1,11 @@
 """The ``firm rlhf`` job: the LoRA RLHF task run by the federated engine, a preference sweep, plots, adapter.
 
 One loop serves every backend: ``firm_core.federated.run(task, AlgorithmConfig, RunConfig)`` with the
-:class:`~backends.rlhf.task.RLHFTask`. Each round's record (D_lambda, D_x, lambda, communication,
-dropped clients, wall time) comes from the engine; the RLHF scalars of the round (training rewards
-and KL of the clients' steps; evaluation rewards and KL of x_t on the rounds that are evaluated) are
-collected by :class:`RoundCollector`, the run's progress hook.
+:class:`~backends.rlhf.task.RLHFTask`. Each round's record comes from the engine: D_lambda, D_x,
+lambda, communication (in the adapter's bytes), dropped clients, wall time, and in its extras the RLHF
+scalars (training rewards and KL of the clients' steps, from the task's ``pop_round_extras``;
+evaluation rewards and KL of x_t on the rounds that are evaluated). :class:`RoundCollector`, the run's
+progress hook, adds each client's mean lambda of the round.
 """
 
 from __future__ import annotations
@@ -47,27 +48,17 @@ def sweep_preferences(m: int, main: np.ndarray) -> list[np.ndarray]:
 
 
 class RoundCollector:
-    """Progress hook of a run on an RLHFTask: one row per round with the engine's record and the task's
-    RLHF scalars; forwards to ``inner`` (a progress bar) when given."""
+    """Progress hook of a run on an RLHFTask: one row per round with the engine's record, its extras
+    and each client's mean lambda; forwards to ``inner`` (a progress bar) when given."""
 
     def __init__(self, task, inner=None):
         self.task, self.inner, self.rows = task, inner, []
-        task.round_log.clear()
         task.last_eval = {}
 
     def __call__(self, record, total):
-        n, m = self.task.num_clients, self.task.num_objectives
-        lam = np.full((n, m), np.nan)
-        for lg in self.task.round_log:
-            if "client_lambdas" in lg:
-                ok = ~np.isnan(lg["client_lambdas"]).any(axis=1)
-                lam[lg["clients"]] = lg["client_lambdas"][ok]
-        row = {"round": record.round, **self.task.pop_round_extras()}
-        ev, self.task.last_eval = self.task.last_eval, {}
-        if ev:
-            row.update({f"reward_{k}": float(v) for k, v in zip(self.task.objective_names, ev["rewards"], strict=True)})
-            row["kl"] = float(ev["kl"])
-        row["client_lambdas"] = lam.tolist()
+        self.task.last_eval = {}  # so that after the run it holds the evaluation of x_T alone
+        row = {"round": record.round, **record.extras}
+        row["client_lambdas"] = self.task.popped_client_lambdas.tolist()
         row["record"] = record
         self.rows.append(row)
         if self.inner is not None:
@@ -90,7 +81,7 @@ def _final(task, history) -> dict:
             "samples": list(ev.get("samples", []))}
 
 
-def write_rounds_csv(path: Path, rows: list[dict], names: list[str], bytes_per_float: int) -> None:
+def write_rounds_csv(path: Path, rows: list[dict], names: list[str]) -> None:
     """One line per round: training and evaluation rewards, KL, D_lambda, D_x, lambda_bar, uplink /
     downlink bytes of the real tensors, dropped clients, wall time."""
     cols = ["round", *[f"train_reward_{n}" for n in names], "train_kl", *[f"reward_{n}" for n in names], "kl",
@@ -101,8 +92,8 @@ def write_rounds_csv(path: Path, rows: list[dict], names: list[str], bytes_per_f
         w.writerow(cols)
         for row in rows:
             rec = row["record"]
-            vals = dict(row, d_lambda=rec.d_lambda, d_x=rec.d_x, uplink_bytes=rec.uplink_floats * bytes_per_float,
-                        downlink_bytes=rec.downlink_floats * bytes_per_float, num_dropped=len(rec.dropped),
+            vals = dict(row, d_lambda=rec.d_lambda, d_x=rec.d_x, uplink_bytes=rec.uplink_bytes,
+                        downlink_bytes=rec.downlink_bytes, num_dropped=len(rec.dropped),
                         wall_time=round(rec.wall_time, 4),
                         **{f"lambda_mean_{n}": v for n, v in zip(names, rec.lambda_mean, strict=True)})
             w.writerow(["" if isinstance(vals.get(c), float) and math.isnan(vals[c]) else vals.get(c, "") for c in cols])
@@ -160,8 +151,8 @@ def run_rlhf(out_dir: Path, task_cfg: LLMTaskConfig, algorithm: AlgorithmConfig,
     task.model.save_pretrained(str(out_dir / "adapter"), safe_serialization=True)
     hist.to_json(out_dir / "history.json")
     (out_dir / "rounds.json").write_text(json.dumps(rows_to_json(rows), indent=1))
-    write_rounds_csv(out_dir / "rounds.csv", rows, names, task.bytes_per_float)
-    up = [r["record"].uplink_floats * task.bytes_per_float for r in rows]
+    write_rounds_csv(out_dir / "rounds.csv", rows, names)
+    up = [r["record"].uplink_bytes for r in rows]
     weights = task.client_preferences if task.client_preferences is not None else main_pref
     mean_p = np.mean(np.atleast_2d(weights), axis=0)
     summary = {
@@ -178,7 +169,7 @@ def run_rlhf(out_dir: Path, task_cfg: LLMTaskConfig, algorithm: AlgorithmConfig,
         "final_weighted": float(np.dot(mean_p, final["rewards"])),
         "final_kl": final["kl"],
         "uplink_bytes_total": int(sum(up)),
-        "uplink_bytes_per_client_round": _per_client(rows[0]["record"], task.bytes_per_float) if rows else 0,
+        "uplink_bytes_per_client_round": _per_client(rows[0]["record"]) if rows else 0,
         "adapter_bytes": state_nbytes(task.point_state(x_final)),
         "mean_d_lambda": _nanmean([r["record"].d_lambda for r in rows]),
         "mean_d_x": _nanmean([r["record"].d_x for r in rows]),
@@ -192,10 +183,10 @@ def run_rlhf(out_dir: Path, task_cfg: LLMTaskConfig, algorithm: AlgorithmConfig,
     return summary
 
 
-def _per_client(record, bytes_per_float: int) -> int:
+def _per_client(record) -> int:
     """Uplink bytes of one client that finished the round (the round's uplink over its finished clients)."""
     finished = len(record.participants) - len(record.dropped)
-    return int(record.uplink_floats * bytes_per_float / finished) if finished else 0
+    return int(record.uplink_bytes / finished) if finished else 0
 
 
 def _nanmean(vals) -> float | None:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import zlib
 
 import numpy as np
 
@@ -120,6 +119,7 @@ class RLHFTask:
         self._params = state_ordered_parameters(model)  # aligned with self._keys
         self._description = dict(description or {})
         self.round_log: list[dict] = []  # what each call of client work did (training rewards, KL, lambdas)
+        self.popped_client_lambdas = np.full((self.num_clients, self.num_objectives), np.nan)
         self.last_eval: dict = {}
 
     # --- the ClientTask attributes ----------------------------------------------------------------
@@ -210,7 +210,8 @@ class RLHFTask:
     def local_update(self, clients, x, rngs, *, local_steps: int, lr: float, beta: float, preference,
                      mode: str, fixed_lambda=None, method: str = "auto") -> LocalResult:
         """K local RLHF steps of each client from x (see the module docstring). ``method`` (the numpy
-        solver choice) is unused: the torch step solves lambda with firm_core's fastest exact method."""
+        solver choice) is unused: the torch step solves lambda with firm_core's fastest exact method.
+        The result's ``status`` is the worst lambda-solver status over the finished clients' steps."""
         clients = [int(c) for c in np.asarray(clients).reshape(-1)]
         n, m = len(clients), self.num_objectives
         x = self._check_call(clients, x, rngs, local_steps, "local_update")
@@ -227,6 +228,7 @@ class RLHFTask:
         valid = np.zeros(n, dtype=bool)
         reasons: list[str | None] = [None] * n
         log = _RoundLog("local_update", m)
+        status = SolverStatus.CONVERGED
         for j, c in enumerate(clients):
             p = self._preference(j, c, preference)
             if mode == "firm":
@@ -241,15 +243,15 @@ class RLHFTask:
                 continue
             valid[j] = True
             lambdas[j] = [r.weights for r in recs]
+            status = max([status, *(r.solver_status for r in recs)], key=lambda s: s.severity)
             log.add(c, recs, state_nbytes(state), pref=p)
         self.round_log.append(log.finish(lambdas.mean(axis=1)))
-        return LocalResult(y=y, lambdas=lambdas, valid=valid, reasons=tuple(reasons), status=SolverStatus.CONVERGED)
+        return LocalResult(y=y, lambdas=lambdas, valid=valid, reasons=tuple(reasons), status=status)
 
     def per_objective_update(self, clients, x, rngs, *, local_steps: int, lr: float, stochastic: bool):
         """FMGDA / FSMGDA: K steps on each objective alone from x; (updates (n, M, d), valid, reasons)."""
         clients = [int(c) for c in np.asarray(clients).reshape(-1)]
         n, m = len(clients), self.num_objectives
-        rngs = self._rngs_or_derived(clients, x, rngs)
         x = self._check_call(clients, x, rngs, local_steps, "per_objective_update")
         updates = np.full((n, m, self.dim), np.nan)
         valid = np.zeros(n, dtype=bool)
@@ -324,8 +326,12 @@ class RLHFTask:
         """Training scalars of the client work since the last call (then forgotten): mean training
         reward per objective ("train_reward_<name>"), "train_kl", "client_uplink_bytes" (measured from
         the uploaded tensors, summed over clients) and, after a local update, "lambda_pref_dev" =
-        mean_i ||lambda_i - p_i||^2 (lambda_i a client's mean lambda, p_i its preference)."""
+        mean_i ||lambda_i - p_i||^2 (lambda_i a client's mean lambda, p_i its preference).
+        The engine calls it around every round and puts the answer in the round's record extras.
+        ``popped_client_lambdas`` (N, M) then holds each client's mean lambda in the popped work (NaN
+        for clients that ran no local update)."""
         logs, self.round_log = self.round_log, []
+        self.popped_client_lambdas = _client_lambdas(logs, self.num_clients, self.num_objectives)
         out: dict[str, float] = {}
         rewards = [r for lg in logs for r in lg["rewards"]]
         kls = [k for lg in logs for k in lg["kl"]]
@@ -354,14 +360,15 @@ class RLHFTask:
             raise ValueError(f"{where}: `x` must have shape ({self.dim},), got {x.shape}")
         return x
 
-    def _rngs_or_derived(self, clients, x, rngs):
-        """The engine's generators, or (when it passes none, as for full-batch FMGDA) generators derived
-        from (seed, client, a checksum of x): sampling completions always needs randomness, and this
-        keeps a run reproducible and resumable."""
-        if rngs is not None:
-            return rngs
-        crc = zlib.crc32(np.ascontiguousarray(x, dtype=np.float64).tobytes())
-        return [np.random.default_rng([self.seed, c, crc]) for c in clients]
+
+def _client_lambdas(logs: list[dict], n: int, m: int) -> np.ndarray:
+    """(N, M): each client's mean lambda in the logged local updates (the last one wins; NaN if none)."""
+    lam = np.full((n, m), np.nan)
+    for lg in logs:
+        if "client_lambdas" in lg:
+            ok = ~np.isnan(lg["client_lambdas"]).any(axis=1)
+            lam[np.asarray(lg["clients"], dtype=np.int64)] = lg["client_lambdas"][ok]
+    return lam
 
 
 class _RoundLog:

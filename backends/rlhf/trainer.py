@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from firm_core.result import SolverStatus
+
 from ..torch_backend import (
     GRADIENT_METHODS,
     STEP_METHODS,
@@ -107,6 +109,7 @@ class StepRecord:
     skipped: bool
     completions: list[str] = field(default_factory=list)
     reason: str = ""  # why the step was skipped (non-finite loss or gradient)
+    solver_status: SolverStatus = SolverStatus.CONVERGED  # of the lambda solve (CONVERGED when none ran)
 
 
 @dataclass
@@ -150,7 +153,7 @@ def rlhf_step(model, tokenizer, rewards, prompts: list[str], cfg: RLHFConfig, op
     m = batch.rewards.shape[1]
     p = cfg.preference_vector(m)
     optimizer.zero_grad(set_to_none=True)
-    reason = ""
+    reason, status = "", SolverStatus.CONVERGED
     if cfg.algorithm == "fedavg_ls":
         params = lora_parameters(model)
         try:
@@ -166,7 +169,9 @@ def rlhf_step(model, tokenizer, rewards, prompts: list[str], cfg: RLHFConfig, op
     else:
         info = stepper.step(batch.losses, surrogate=batch.logp)
         weights, skipped, reason = info.weights, info.skipped, info.reason
-    return StepRecord(batch.rewards.mean(axis=0), batch.kl, np.asarray(weights), skipped, batch.completions, reason)
+        status = info.solver_status
+    return StepRecord(batch.rewards.mean(axis=0), batch.kl, np.asarray(weights), skipped, batch.completions, reason,
+                      status)
 
 
 def local_steps(model, tokenizer, rewards, prompt_pool: list[str], cfg: RLHFConfig, num_steps: int,

@@ -26,6 +26,7 @@ from typing import Literal
 
 import numpy as np
 
+from firm_core.result import SolverStatus
 from firm_core.weighting import combine, firm_weights, scaled_beta
 
 from ._imports import require_torch
@@ -53,6 +54,8 @@ class StepInfo:
     skipped : True when a non-finite loss or gradient was found and ``on_nonfinite="skip"``.
     reason : why the step was skipped ("" otherwise).
     solver_message : firm_core's status message for the lambda solve.
+    solver_status : firm_core's SolverStatus of the lambda solve (CONVERGED when no solve ran: a
+        skipped step, or beta = inf).
     """
 
     weights: np.ndarray
@@ -62,6 +65,7 @@ class StepInfo:
     skipped: bool
     reason: str = ""
     solver_message: str = ""
+    solver_status: SolverStatus = SolverStatus.CONVERGED
 
 
 def check_beta_pref(beta, preference, m: int | None = None):
@@ -138,9 +142,10 @@ class MultiObjectiveStep:
         return _nan_info(m, reason)
 
     def _weights(self, gram: np.ndarray):
-        """(lambda, message): lambda*(Q; beta', p) with beta' = ``firm_core.weighting.scaled_beta``."""
-        return solve_weights(gram, scaled_beta(self.beta, gram, relative=self.beta_relative), self.preference,
-                             self.solver)
+        """(lambda, message, status): lambda*(Q; beta', p) with beta' = ``firm_core.weighting.scaled_beta``."""
+        beta = scaled_beta(self.beta, gram, relative=self.beta_relative)
+        weights, status, message = firm_weights(gram, beta=beta, preference=self.preference, method=self.solver)
+        return np.asarray(weights, dtype=np.float64), message, status
 
     def backward(self, losses, surrogate=None) -> StepInfo:
         """Compute lambda and write ``J^T lambda`` into ``.grad``. ``surrogate`` is needed for "fast"."""
@@ -159,12 +164,12 @@ class MultiObjectiveStep:
             bad = [k for k in range(m) if not bool(finite_rows[k])]
             return self._bad(m, f"non-finite gradient for objective(s) {bad}")
         gram = gram64(jac)
-        weights, msg = self._weights(gram)
+        weights, msg, status = self._weights(gram)
         lam = torch.as_tensor(weights, dtype=jac.dtype, device=jac.device)
         direction = combine(lam, jac)
         write_grads(self.params, direction)
         return StepInfo(weights, gram, np.sqrt(np.clip(np.diag(gram), 0, None)),
-                        float(direction.detach().double().norm()), False, "", msg)
+                        float(direction.detach().double().norm()), False, "", msg, status)
 
     def _backward_fast(self, losses, surrogate) -> StepInfo:
         m = len(losses)
@@ -176,7 +181,7 @@ class MultiObjectiveStep:
         if not bool(torch.isfinite(js).all()):
             return self._bad(m, "non-finite surrogate gradient")
         gram = gram64(js)
-        weights, msg = self._weights(gram)
+        weights, msg, status = self._weights(gram)
         lam = torch.as_tensor(weights, dtype=losses[0].dtype, device=losses[0].device)
         combined = combine(lam, torch.stack(losses)[:, None])[0]  # sum_m lambda_m L_m
         grads = torch.autograd.grad(combined, self.params, allow_unused=True)
@@ -185,7 +190,7 @@ class MultiObjectiveStep:
             return self._bad(m, "non-finite combined gradient")
         write_grads(self.params, direction)
         return StepInfo(weights, gram, np.sqrt(np.clip(np.diag(gram), 0, None)),
-                        float(direction.detach().double().norm()), False, "", msg)
+                        float(direction.detach().double().norm()), False, "", msg, status)
 
     def step(self, losses, surrogate=None) -> StepInfo:
         """:meth:`backward`, then ``optimizer.step()`` unless the step was skipped (needs an optimizer)."""

@@ -71,9 +71,17 @@ def lambda_disagreement(lambdas) -> float:
     return float(np.mean(np.sum((dev - dev.mean(axis=0)) ** 2, axis=1)))
 
 
+#: model_drift takes the client points a block of rows at a time, about this many entries per block, so
+#: its temporaries stay bounded whatever the number of clients (one row when a row is larger).
+DRIFT_BLOCK_ENTRIES = 1 << 20
+
+
 def model_drift(points, x_new) -> float:
     """mean_i ||y_i - x_{t+1}||^2 for client points (n, d); NaN when n = 0."""
     y = np.asarray(points, dtype=np.float64)
     if y.shape[0] == 0:
         return float("nan")
-    return float(np.mean(np.sum((y - np.asarray(x_new)) ** 2, axis=1)))
+    x = np.asarray(x_new)
+    rows = max(1, DRIFT_BLOCK_ENTRIES // max(1, y.shape[1]))
+    sq = np.concatenate([np.sum((y[i : i + rows] - x) ** 2, axis=1) for i in range(0, y.shape[0], rows)])
+    return float(np.mean(sq))

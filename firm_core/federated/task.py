@@ -11,6 +11,16 @@ Shapes: n = len(clients), M objectives, d parameters. A client that fails (an ex
 work, a non-finite value, a wrongly shaped output) is reported as ``valid[j] = False`` with a reason
 string and the others go on; the methods raise only for a caller's mistake.
 
+Optional parts (the engine uses them when a task has them):
+    ``bytes_per_float``  int >= 1: bytes of one transmitted entry of x on the wire (for example 4 for
+                         float32 adapters); records count ``uplink_bytes`` / ``downlink_bytes`` with it
+                         (DEFAULT_BYTES_PER_FLOAT = 8, float64, when absent).
+    ``pop_round_extras() -> dict[str, float]``  scalars of the client work since the last call (training
+                         rewards, KL, ...), then forgotten; the engine calls it before and after every
+                         round and merges the second answer into the round's ``RoundRecord.extras`` (so
+                         they reach the History, its JSON / CSV and checkpoints). Names must differ from
+                         the extras of ``evaluate``.
+
 The numpy implementation is :class:`~firm_core.federated.numpy_task.ProblemTask`
 (``as_client_task(problem)``). Sampling and aggregation weights are the algorithms' business
 (:func:`~firm_core.federated.sampling.sample_round`); a task never sees them.
@@ -53,8 +63,8 @@ class ClientTask(Protocol):
 
     def per_objective_update(self, clients, x, rngs, *, local_steps: int, lr: float, stochastic: bool):
         """FMGDA / FSMGDA clients: K steps on each objective separately from x (full-batch gradients
-        when not ``stochastic``, and then ``rngs`` may be None). Returns (updates (n, M, d) = x - y_{i,m},
-        valid (n,), reasons)."""
+        when not ``stochastic``). ``rngs`` are always the clients' generators; a task whose full-batch
+        steps need no randomness ignores them. Returns (updates (n, M, d) = x - y_{i,m}, valid (n,), reasons)."""
 
     def sketch_jacobians(self, clients, x, rngs):
         """FedCMOO: each client's (stochastic) Jacobian at x. Returns (J (n, M, d), valid (n,), reasons)."""
@@ -62,3 +72,27 @@ class ClientTask(Protocol):
     def evaluate(self, x) -> dict[str, Any]:
         """Metrics of the global model x: {"phi": float, "objectives": (M,), "dist_pareto": float | None}
         plus any backend-specific scalars (for example rewards or KL), which records keep as extras."""
+
+
+#: Bytes per transmitted float of a task that declares no ``bytes_per_float`` (float64).
+DEFAULT_BYTES_PER_FLOAT = 8
+
+
+def wire_bytes_per_float(task) -> int:
+    """The task's ``bytes_per_float`` (DEFAULT_BYTES_PER_FLOAT when it has none); ValueError unless an int >= 1."""
+    value = getattr(task, "bytes_per_float", DEFAULT_BYTES_PER_FLOAT)
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"the task's `bytes_per_float` must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def round_extras(task) -> dict[str, float]:
+    """``task.pop_round_extras()`` when the task has it, else {}; TypeError unless it returns a dict."""
+    pop = getattr(task, "pop_round_extras", None)
+    if pop is None:
+        return {}
+    out = pop()
+    if not isinstance(out, dict):
+        raise TypeError("the task's `pop_round_extras()` must return a dict of {name: float}, "
+                        f"got {type(out).__name__}")
+    return out

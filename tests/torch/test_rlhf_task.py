@@ -124,15 +124,60 @@ def test_fmgda_upload_is_m_adapters(tiny_policy):
     assert task.pop_round_extras()["client_uplink_bytes"] == 2 * firm_bytes == 2 * 2 * task.adapter_nbytes
 
 
-def test_fmgda_full_batch_uses_the_whole_pool_and_works_without_generators(tiny_policy):
+def test_fmgda_full_batch_uses_the_whole_pool_and_the_clients_generators(tiny_policy):
     task = make_task(tiny_policy, pools=[["The function returns", "A class definition creates", "My first"]] * 2)
     x = task.initial_point()
-    upd, ok, why = task.per_objective_update([0], x, None, local_steps=1, lr=1e-2, stochastic=False)
+    upd, ok, why = task.per_objective_update([0], x, client_rngs(1, 0, [0]), local_steps=1, lr=1e-2,
+                                             stochastic=False)
     assert ok.all(), why
     log = task.round_log[-1]
     assert len(log["rewards"]) == 2  # one step per objective
-    again, _, _ = task.per_objective_update([0], x, None, local_steps=1, lr=1e-2, stochastic=False)
-    np.testing.assert_array_equal(upd, again)  # derived generators: reproducible
+    again, _, _ = task.per_objective_update([0], x, client_rngs(1, 0, [0]), local_steps=1, lr=1e-2, stochastic=False)
+    np.testing.assert_array_equal(upd, again)  # the same generators: the same sampled completions
+    other, _, _ = task.per_objective_update([0], x, client_rngs(1, 1, [0]), local_steps=1, lr=1e-2, stochastic=False)
+    assert np.abs(other - upd).max() > 1e3 * FLOAT32_ATOL  # another round's generators sample differently
+    with pytest.raises(ValueError, match="rngs"):
+        task.per_objective_update([0], x, None, local_steps=1, lr=1e-2, stochastic=False)
+
+
+def test_local_update_reports_the_worst_solver_status_of_its_steps(tiny_policy, monkeypatch):
+    """Statuses of the 4 solves (2 clients x 2 steps): max_iter, numerical, converged, converged. The
+    worst (numerical) is reported, neither the first nor the last."""
+    import backends.torch_backend.step as step
+    from firm_core.result import SolverStatus
+
+    order = iter([SolverStatus.MAX_ITER, SolverStatus.NUMERICAL, SolverStatus.CONVERGED, SolverStatus.CONVERGED])
+    real = step.firm_weights
+
+    def scripted(*args, **kwargs):
+        lam, _, msg = real(*args, **kwargs)
+        return lam, next(order), msg
+
+    monkeypatch.setattr(step, "firm_weights", scripted)
+    task = make_task(tiny_policy)
+    res = task.local_update([0, 1], task.initial_point(), client_rngs(0, 0, [0, 1]), local_steps=2, lr=1e-2,
+                            beta=0.5, preference=np.array([0.5, 0.5]), mode="firm")
+    assert res.valid.all(), res.reasons
+    assert res.status is SolverStatus.NUMERICAL
+    assert next(order, None) is None  # every step solved once
+    monkeypatch.setattr(step, "firm_weights", real)
+    res = task.local_update([0], task.initial_point(), client_rngs(0, 0, [0]), local_steps=1, lr=1e-2,
+                            beta=0.5, preference=np.array([0.5, 0.5]), mode="firm")
+    assert res.status is SolverStatus.CONVERGED
+
+
+def test_engine_records_carry_the_rounds_training_extras_and_the_adapters_bytes(tiny_policy):
+    from firm_core.federated import AlgorithmConfig, RunConfig, run
+
+    task = make_task(tiny_policy, eval_prompts=["The function returns"])
+    hist = run(task, AlgorithmConfig(name="firm", beta=0.5, lr=1e-2, local_steps=1, seed=2), RunConfig(rounds=1))
+    rec = hist.records[0]
+    assert rec.uplink_bytes == 4 * rec.uplink_floats == 4 * task.dim * 3
+    assert rec.extras["client_uplink_bytes"] == rec.uplink_bytes  # the engine's count = the real tensors
+    assert set(rec.extras) >= {"train_reward_positive_sentiment", "train_reward_brevity", "train_kl",
+                               "lambda_pref_dev", "reward_positive_sentiment", "reward_brevity", "kl"}
+    assert task.round_log == []  # popped by the engine
+    np.testing.assert_allclose(task.popped_client_lambdas.sum(axis=1), 1.0, atol=1e-9)
 
 
 class _Faulty(RLHFTask):

@@ -232,3 +232,25 @@ def test_torch_step_is_the_core_firm_step(beta_relative):
     np.testing.assert_allclose(info.weights, lam, rtol=0, atol=METHOD_RTOL)
     np.testing.assert_allclose(flatten([q.grad for q in params], params).numpy(), -y_next, rtol=METHOD_RTOL, atol=1e-14)
     assert 0.01 < lam[0] < 0.99  # an interior lambda: beta and p both matter
+
+
+def _linear_losses(w):
+    """L_m = J_m . w for J = [[1, 0], [-0.5, 1e-6], [0, 1]]: the Jacobian is J itself, a Gram on which
+    Frank-Wolfe stops at its iteration cap (while the exact methods converge)."""
+    jac = torch.tensor([[1.0, 0.0], [-0.5, 1e-6], [0.0, 1.0]], dtype=torch.float64)
+    return [(jac[m] * w).sum() for m in range(3)]
+
+
+@pytest.mark.parametrize("method", ["autograd", "fast"])
+def test_step_info_carries_the_solver_status(method):
+    from firm_core.result import SolverStatus
+
+    w = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    for solver, want in (("frank_wolfe", SolverStatus.MAX_ITER), ("auto", SolverStatus.CONVERGED)):
+        losses = _linear_losses(w)
+        surrogate = w if method == "fast" else None  # here the surrogate is the parameter itself: same Gram
+        info = MultiObjectiveStep([w], method=method, solver=solver).backward(losses, surrogate=surrogate)
+        assert info.solver_status is want, (solver, info.solver_message)
+    # beta = inf solves nothing: CONVERGED
+    info = MultiObjectiveStep([w], beta=math.inf).backward(_linear_losses(w))
+    assert info.solver_status is SolverStatus.CONVERGED

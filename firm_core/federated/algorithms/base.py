@@ -31,9 +31,10 @@ from ..history import RoundRecord
 from ..metrics import evaluate_point, extra_metrics, lambda_disagreement, model_drift, nan_point
 from ..numpy_task import as_client_task
 from ..sampling import sample_round
+from ..task import DEFAULT_BYTES_PER_FLOAT, round_extras, wire_bytes_per_float
 
-#: Bytes per transmitted float (float64).
-BYTES_PER_FLOAT = 8
+#: Bytes per transmitted float when the task declares none (float64).
+BYTES_PER_FLOAT = DEFAULT_BYTES_PER_FLOAT
 
 
 class FederatedState(NamedTuple):
@@ -123,12 +124,17 @@ class FederatedAlgorithm(abc.ABC):
         return FederatedState(t + 1, out.x_new, state.seed, np.array(lam, dtype=np.float64)), out
 
     def round(self, problem, state: FederatedState, *, evaluate: bool = True) -> tuple[FederatedState, RoundRecord]:
-        """:meth:`step` plus the record: metrics of x_t (the task's evaluate) and the round's wall time."""
+        """:meth:`step` plus the record: metrics of x_t (the task's evaluate), the round's wall time, the
+        task's wire size (``bytes_per_float``) and the scalars of the round's client work
+        (``pop_round_extras``, popped once before the round to drop leftovers and once after it)."""
         task = self.task(problem)
         point = evaluate_point(task, state.x) if evaluate else nan_point(int(task.num_objectives))
+        round_extras(task)  # leftovers of client work outside this round (an earlier run, a direct call)
         start = time.perf_counter()
         new_state, out = self._step(task, state)
-        return new_state, build_record(state.round, point, out, time.perf_counter() - start)
+        wall = time.perf_counter() - start
+        return new_state, build_record(state.round, point, out, wall, bytes_per_float=wire_bytes_per_float(task),
+                                       training_extras=round_extras(task))
 
     def _round_from_state(self, task, state: FederatedState, participants, aggregation_weights, rngs) -> RoundOutput:
         """The round from ``state``: :meth:`_round` on x_t. A server that carries state across rounds
@@ -140,8 +146,17 @@ class FederatedAlgorithm(abc.ABC):
         """Clients and server of one round from x_t; ``aggregation_weights`` (S,) align with participants."""
 
 
-def build_record(round_index: int, point: dict, out: RoundOutput, wall: float) -> RoundRecord:
-    """The RoundRecord of round t from the metrics of x_t and what the round did."""
+def build_record(round_index: int, point: dict, out: RoundOutput, wall: float, *,
+                 bytes_per_float: int = BYTES_PER_FLOAT, training_extras: dict | None = None) -> RoundRecord:
+    """The RoundRecord of round t from the metrics of x_t and what the round did.
+
+    bytes = ``bytes_per_float`` * floats; extras = the evaluation's extra scalars merged with
+    ``training_extras`` (a name in both is a ValueError: one would silently hide the other)."""
+    extras = extra_metrics(point)
+    clash = sorted(set(extras) & set(training_extras or {}))
+    if clash:
+        raise ValueError(f"build_record: `training_extras` repeat the evaluation's extras {clash}")
+    extras.update(training_extras or {})
     return RoundRecord(
         round=int(round_index),
         phi=point["phi"],
@@ -152,12 +167,12 @@ def build_record(round_index: int, point: dict, out: RoundOutput, wall: float) -
         lambda_mean=tuple(float(v) for v in out.lambda_mean),
         uplink_floats=int(out.uplink_floats),
         downlink_floats=int(out.downlink_floats),
-        uplink_bytes=BYTES_PER_FLOAT * int(out.uplink_floats),
-        downlink_bytes=BYTES_PER_FLOAT * int(out.downlink_floats),
+        uplink_bytes=int(bytes_per_float) * int(out.uplink_floats),
+        downlink_bytes=int(bytes_per_float) * int(out.downlink_floats),
         wall_time=float(wall),
         participants=tuple(int(i) for i in out.participants),
         dropped=out.dropped,
         skipped=bool(out.skipped),
         solver_status=out.solver_status,
-        extras=extra_metrics(point),
+        extras=extras,
     )

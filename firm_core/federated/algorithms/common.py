@@ -5,6 +5,8 @@
     per_objective_round: clients run ``task.per_objective_update``; the server solves MGDA on the
                         abar-averaged per-objective updates (FMGDA, FSMGDA)
 
+The clients' uploads are used in place when every client finished (no (n, d) copy of them).
+
 ``a`` are the round's aggregation weights from :func:`~firm_core.federated.sampling.sample_round`.
 """
 
@@ -15,6 +17,11 @@ import numpy as np
 from ..client import resolve_method
 from ..server import aggregate, aggregate_mgda
 from .base import RoundOutput
+
+
+def valid_rows(a, valid: np.ndarray):
+    """``a[valid]``, or ``a`` itself (no copy of the clients' uploads) when every client is valid."""
+    return a if valid.all() else a[valid]
 
 
 def dropped_list(ids, valid, reasons) -> tuple[dict, ...]:
@@ -40,7 +47,7 @@ def local_update_round(task, config, x, parts, agg, rngs, *, mode: str, beta: fl
     res = task.local_update(parts, x, rngs, local_steps=c.local_steps, lr=c.lr, beta=beta,
                             preference=c.preference_array(m), mode=mode, fixed_lambda=fixed_lambda, method=c.method)
     valid = np.asarray(res.valid, dtype=bool)
-    ids, ys, lams = parts[valid], res.y[valid], res.mean_lambdas[valid]
+    ids, ys, lams = parts[valid], valid_rows(res.y, valid), res.mean_lambdas[valid]
     x_new, weights, skipped = average(x, ys, agg[valid], c.server_lr)
     lam_mean = lams.mean(axis=0) if ids.size and not skipped else np.full(m, np.nan)
     out = RoundOutput(
@@ -57,8 +64,8 @@ def per_objective_round(task, config, x, parts, agg, rngs, *, stochastic: bool) 
     D_m = sum_i abar_i Delta_{i,m}, lambda = MGDA weights of D, x_{t+1} = x_t - eta_g D^T lambda."""
     c = config
     m, d = int(task.num_objectives), int(task.dim)
-    updates, valid, reasons = task.per_objective_update(parts, x, rngs if stochastic else None,
-                                                        local_steps=c.local_steps, lr=c.lr, stochastic=stochastic)
+    updates, valid, reasons = task.per_objective_update(parts, x, rngs, local_steps=c.local_steps, lr=c.lr,
+                                                        stochastic=stochastic)
     valid = np.asarray(valid, dtype=bool)
     ids, w = parts[valid], agg[valid]
     common = dict(participants=parts, finished=ids, client_lambdas=None, dropped=dropped_list(parts, valid, reasons),
@@ -66,8 +73,9 @@ def per_objective_round(task, config, x, parts, agg, rngs, *, stochastic: bool) 
     if ids.size == 0 or not w.sum() > 0:
         return RoundOutput(x_new=x.copy(), client_points=np.empty((0, d)), lambda_mean=np.full(m, np.nan),
                            skipped=True, solver_status="", **common)
-    ups = np.asarray(updates)[valid]
+    ups = valid_rows(np.asarray(updates), valid)
     x_new, lam, _, status = aggregate_mgda(x, ups, w, c.server_lr, method=resolve_method(c.method, m))
-    points = x - np.einsum("m,imd->id", lam, ups)
+    points = np.einsum("m,imd->id", lam, ups)
+    np.subtract(x, points, out=points)  # x - sum_m lambda_m Delta_{i,m}, in place: one (n, d) array
     return RoundOutput(x_new=x_new, client_points=points, lambda_mean=lam, skipped=False,
                        solver_status=status.value, weights=w / w.sum(), **common)
