@@ -36,10 +36,20 @@ def test_shipped_default_toml_is_the_embedded_default():
     assert read_config_file(EXAMPLES / "default.toml") == DEFAULT_EXPERIMENT
 
 
-@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.*")), ids=lambda p: p.name)
+def _is_llm_config(path) -> bool:
+    """`firm rlhf --config` files have a [task] table; every other example is a `firm run` config."""
+    return "task" in read_config_file(path)
+
+
+@pytest.mark.parametrize("path", [p for p in sorted(EXAMPLES.glob("*.*")) if not _is_llm_config(p)], ids=lambda p: p.name)
 def test_every_shipped_example_validates(path):
     cfg = load_config(path)
     assert cfg.algorithms and cfg.sweep.algorithms
+
+
+@pytest.mark.parametrize("path", [p for p in sorted(EXAMPLES.glob("*.*")) if _is_llm_config(p)], ids=lambda p: p.name)
+def test_llm_examples_have_only_the_sections_firm_rlhf_reads(path):
+    assert set(read_config_file(path)) <= {"task", "algorithm", "run"}
 
 
 def test_toml_yaml_and_json_give_the_same_config(tmp_path):

@@ -118,11 +118,13 @@ def test_objectives_legend_sits_beside_the_panels(tmp_path, captured):
 def test_rlhf_lambda_figure_clips_no_title(tmp_path, monkeypatch):
     figs = []
     monkeypatch.setattr(plt, "close", lambda fig=None: figs.append(fig))
-    rounds = [SimpleNamespace(round=t, client_weights=[[0.5, 0.5], [0.6, 0.4]], d_lambda=0.01 * t,
-                              rewards=[0.1, 0.2], kl=0.1 * t) for t in range(1, 4)]
-    result = SimpleNamespace(rounds=rounds, objectives=["positive_sentiment", "brevity"], preference=[0.5, 0.5])
-    rlhf_plots.plot_lambda(result, tmp_path / "lambda_trajectories.png")
-    rlhf_plots.plot_reward_curves(result, tmp_path / "reward_curves.png")
+    names = ["positive_sentiment", "brevity"]
+    rows = [{"round": t, "client_lambdas": [[0.5, 0.5], [0.6, 0.4]], "record": SimpleNamespace(d_lambda=0.01 * t),
+             "train_kl": 0.1 * t,
+             "kl": 0.1 * t, **{f"train_reward_{n}": 0.1 * t for n in names}, **{f"reward_{n}": 0.2 for n in names}}
+            for t in range(1, 4)]
+    rlhf_plots.plot_lambda(rows, names, [0.5, 0.5], tmp_path / "lambda_trajectories.png")
+    rlhf_plots.plot_reward_curves(rows, names, tmp_path / "reward_curves.png")
     for fig in figs:
         assert clipped_texts(fig) == []
         for ax in fig.axes:  # rounds are integers

@@ -16,7 +16,7 @@ import pytest
 
 import firm_core as fc
 from firm_core.tolerances import EXACT_KKT_TOL, PSD_TOL
-from tests.solvers import asserts
+from firm_core.testing import asserts
 
 EXACT = ("auto", "closed_form", "enumeration", "active_set")
 J_SCALE_FREE = np.array([[1.0, 0.0], [0.5, 1.0]])  # Q = [[1, .5], [.5, 1.25]]: lambda = (0.6, 0.4)

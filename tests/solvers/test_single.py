@@ -13,7 +13,7 @@ import pytest
 import firm_core as fc
 from firm_core.solvers import certify, single
 from firm_core.tolerances import EXACT_KKT_TOL
-from tests.solvers import asserts
+from firm_core.testing import asserts
 
 #: The Python-float and numpy certificates use the same formulas; summation order differs.
 CERT_ATOL = 1e-15
