@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..min_norm import METHODS
+from ..validation import check_int, check_positive_float, short_repr
 from ..tolerances import PREFERENCE_SUM_TOL
 
 AlgorithmName = Literal["firm", "local_mgda", "fedavg_ls", "fmgda", "fsmgda", "fedcmoo"]
@@ -46,19 +47,17 @@ _BETA_FIXED_ZERO = ("local_mgda", "fedavg_ls", "fmgda", "fsmgda")
 
 
 def _err(cls: str, name: str, requirement: str, value: Any) -> ValueError:
-    return ValueError(f"{cls}: `{name}` {requirement}, got {value!r}")
+    return ValueError(f"{cls}: `{name}` {requirement}, got {short_repr(value)}")
 
 
 def _check_int(cls: str, name: str, value, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise _err(cls, name, f"must be an integer >= {minimum}", value)
-    return int(value)
+    """The project's one policy (firm_core.validation): TypeError for a non-integer, ValueError below minimum."""
+    return check_int(value, name, cls, minimum=minimum)
 
 
 def _check_pos_float(cls: str, name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value <= 0:
-        raise _err(cls, name, "must be a finite number > 0", value)
-    return float(value)
+    """TypeError for a non-number, ValueError for NaN, inf or <= 0 (firm_core.validation)."""
+    return float(check_positive_float(value, name, cls))
 
 
 @dataclass(frozen=True)

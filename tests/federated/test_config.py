@@ -28,8 +28,6 @@ def test_run_config_round_trips():
     [
         ("name", "fedprox"),
         ("local_steps", 0),
-        ("local_steps", 2.5),
-        ("local_steps", True),
         ("lr", 0.0),
         ("lr", float("nan")),
         ("lr", -1),
@@ -51,6 +49,15 @@ def test_algorithm_config_rejects_bad_values_naming_field_and_value(field, value
         AlgorithmConfig(**{field: value})
     assert f"`{field}`" in str(err.value)
     assert repr(value)[:6] in str(err.value)
+
+
+@pytest.mark.parametrize(("field", "value"), [("local_steps", 2.5), ("local_steps", True), ("lr", "0.1"),
+                                              ("seed", 1.0), ("scale_lr", None)])
+def test_algorithm_config_rejects_wrong_types_with_a_type_error(field, value):
+    """One policy for the whole project: a wrong type is a TypeError, a wrong value a ValueError."""
+    with pytest.raises(TypeError) as err:
+        AlgorithmConfig(**{field: value})
+    assert f"`{field}`" in str(err.value) and repr(value)[:4] in str(err.value)
 
 
 @pytest.mark.parametrize("name", ["local_mgda", "fedavg_ls", "fmgda", "fsmgda"])
