@@ -3,7 +3,7 @@
 The task is built once per process and spec (``settings.task_from_json``); its one model is shared by
 the clients of the process, one at a time (a lock). A client loads the received adapter, runs K steps
 of ``backends.rlhf.trainer.local_steps`` on pool[partition-id] with ``default_rng([seed, t,
-partition-id])`` (as ``backends.rlhf.federated.run_federated``), and replies with its adapter tensors
+partition-id])`` (the generator the federated engine gives client i in round t), and replies with its adapter tensors
 (``records.tensors_to_record``), ``num-examples`` = pool size, ``lambda-mean`` over the steps that were
 not skipped, ``rewards`` and ``kl`` (means over its steps) and ``skipped-steps``. A client whose K
 steps were all skipped raises (an error reply, dropped by the server).

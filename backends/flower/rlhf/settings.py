@@ -148,7 +148,7 @@ class RLHFTask:
 
     @property
     def client_weights(self) -> np.ndarray:
-        """w_i = size of client i's prompt pool (as ``run_federated``)."""
+        """w_i = size of client i's prompt pool (as the engine's ``RLHFTask`` weighs its clients)."""
         return np.array([len(p) for p in self.pools], dtype=np.float64)
 
     def initial_point(self) -> np.ndarray:
@@ -187,3 +187,4 @@ def check_spec(problem: Mapping) -> None:
 def build_problem(problem: Mapping) -> RLHFTask:
     """The built task for ``problem`` (cached per process and spec)."""
     return task_from_json(json.dumps(dict(problem), sort_keys=True))
+
