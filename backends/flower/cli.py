@@ -4,7 +4,7 @@
     firm flower --engine inprocess --rounds 20   # same strategy and ClientApp, no Ray (seconds)
     firm flower --dp client-fixed --noise-multiplier 0.5 --clipping-norm 1.0
     firm flower --checkpoint runs/fl/ckpt ; firm flower --resume runs/fl/ckpt --rounds 20
-    firm flower --engine inprocess --backend rlhf --clients 2 --rounds 2   # LoRA RLHF clients (torch)
+    firm flower --backend rlhf --clients 2 --rounds 2   # LoRA RLHF clients (torch), flwr run of app_rlhf
 
 Writes history.json / history.csv into ``--out`` (default runs/flower) and prints a summary. For a
 deployment with separate SuperLink / SuperNode processes use ``scripts/flower_deploy.sh``.
@@ -44,12 +44,8 @@ def _option(name: str) -> str:
 
 
 def _refuse_other_backend_options(ctx: click.Context, backend: str, engine: str) -> None:
-    """Usage error for an option of the other backend set to a value other than its default, and for
-    ``--backend rlhf`` with the simulation engine (``--dp none`` passes: it is what rlhf does)."""
-    if backend == "rlhf" and engine != "inprocess":
-        raise click.UsageError("--backend rlhf runs only with --engine inprocess: the app's run config declares the "
-                               "quadratics problem.* keys, so `flwr run --run-config` cannot carry the RLHF task spec "
-                               "(for flwr run, edit backends/flower/app/pyproject.toml; see docs/flower.md)", ctx=ctx)
+    """Usage error for an option of the other backend set to a value other than its default (``--dp
+    none`` passes: it is what rlhf does)."""
     defaults = {p.name: p.get_default(ctx) for p in ctx.command.params}
     foreign = NUMPY_ONLY_OPTIONS if backend == "rlhf" else RLHF_ONLY_OPTIONS
     for name in foreign:
@@ -108,8 +104,8 @@ def _settings(backend, clients, rounds, algorithm, local_steps, lr, beta, server
 
 @click.command(name="flower")
 @click.option("--backend", type=click.Choice(["numpy", "rlhf"]), default="numpy", show_default=True,
-              help="numpy: heterogeneous quadratics; rlhf: LoRA RLHF clients on the tiny offline model (torch, "
-                   "--engine inprocess only; default K=2, lr=1e-2; no --dp nor quadratics options).")
+              help="numpy: heterogeneous quadratics; rlhf: LoRA RLHF clients on the tiny offline model (torch; "
+                   "default K=2, lr=1e-2; no --dp nor quadratics options).")
 @click.option("--engine", type=click.Choice(["simulation", "inprocess"]), default="simulation", show_default=True,
               help="simulation: `flwr run` on Flower's Ray simulation engine; inprocess: no Ray, one process.")
 @click.option("--clients", type=click.IntRange(1), default=4, show_default=True, help="N clients (= SuperNodes).")
@@ -174,10 +170,10 @@ def flower(ctx, backend, engine, clients, rounds, algorithm, local_steps, lr, be
     if engine == "inprocess":
         history, train_metrics = _run_inprocess(settings, clients, backend)
     else:
-        from .launch import run_app
+        from .launch import APP_DIRS, run_app
 
-        outcome = run_app(num_supernodes=clients, run_config=settings.to_run_config(), timeout=max(600.0, 10 * timeout),
-                          progress=True)
+        outcome = run_app(num_supernodes=clients, run_config=settings.to_run_config(), app_dir=APP_DIRS[backend],
+                          timeout=max(600.0, 10 * timeout), progress=True)
         click.echo(f"flwr ls: run {outcome.run_id} {outcome.status} ({outcome.details}); SuperLink log {outcome.superlink_log}")
         if not outcome.ok:
             raise click.ClickException(f"the Flower run did not complete: {outcome.status} {outcome.details}")

@@ -189,7 +189,7 @@ def test_firm_flower_rlhf_backend_inprocess(tmp_path):
 @pytest.mark.parametrize(("args", "needle"), [
     (["--engine", "inprocess", "--dp", "client-fixed"], "--dp"),
     (["--engine", "inprocess", "--dim", "7"], "--dim"),
-    (["--engine", "simulation"], "--engine inprocess"),
+    (["--engine", "simulation", "--noise-std", "0.5"], "--noise-std"),  # refused before any SuperLink starts
 ])
 def test_firm_flower_rlhf_backend_refuses_numpy_options(tmp_path, args, needle):
     result = CliRunner().invoke(flower, ["--backend", "rlhf", "--clients", "2", "--rounds", "1", *args,
