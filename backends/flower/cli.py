@@ -29,7 +29,7 @@ RLHF_ALGORITHM_DEFAULTS = {"local_steps": 2, "lr": 1e-2}
 #: Options of the numpy quadratics problem / DP, refused with ``--backend rlhf`` when not at their default.
 NUMPY_ONLY_OPTIONS = ("dim", "objectives", "noise_std", "heterogeneity", "dp", "noise_multiplier", "clipping_norm")
 #: Options of the rlhf backend, refused with ``--backend numpy`` when not at their default.
-RLHF_ONLY_OPTIONS = ("model", "rewards")
+RLHF_ONLY_OPTIONS = ("model", "rewards", "device")
 #: Default reward sources of ``--backend rlhf``.
 DEFAULT_REWARDS = ("positive_sentiment", "brevity")
 #: Real-valued options: (minimum, strict) of each; every one must also be finite.
@@ -75,6 +75,12 @@ def _check_options(ctx: click.Context, backend: str) -> dict:
         if len(set(rewards)) != len(rewards):
             raise click.BadParameter(f"names an objective twice: {list(rewards)}", param_hint="--reward")
         out["rewards"] = rewards
+        from backends.rlhf.device import check_device_spec
+
+        try:
+            out["device"] = check_device_spec(p["device"])
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--device") from None
     num_objectives = len(out["rewards"]) if backend == "rlhf" else p["objectives"]
     out["preference"] = cli_checks.preference(p["preference"], num_objectives)
     if p["participation"] is not None and p["participation"] > p["clients"]:
@@ -128,6 +134,9 @@ def _settings(backend, clients, rounds, algorithm, local_steps, lr, beta, server
 @click.option("--reward", "rewards", multiple=True, default=(),
               help="rlhf: reward source (repeatable): positive_sentiment, brevity, or a reward-model directory. "
                    "Default: positive_sentiment and brevity.")
+@click.option("--device", default="cpu", show_default=True,
+              help="rlhf: where each client's base model runs: cpu, cuda, cuda:N or auto. With one SuperNode per "
+                   "GPU (CUDA_VISIBLE_DEVICES), cuda is that SuperNode's GPU.")
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for a round's replies.")
 @click.option("--dp", type=click.Choice(["none", "client-fixed", "server-fixed"]), default="none", show_default=True)
 @click.option("--noise-multiplier", type=float, default=0.0, show_default=True)
@@ -137,8 +146,8 @@ def _settings(backend, clients, rounds, algorithm, local_steps, lr, beta, server
 @click.option("--out", type=click.Path(file_okay=False), default="runs/flower", show_default=True)
 @click.pass_context
 def flower(ctx, backend, engine, clients, rounds, algorithm, local_steps, lr, beta, server_lr, preference, participation,
-           seed, noise_std, heterogeneity, dim, objectives, model, rewards, timeout, dp, noise_multiplier, clipping_norm,
-           checkpoint, resume, out):
+           seed, noise_std, heterogeneity, dim, objectives, model, rewards, device, timeout, dp, noise_multiplier,
+           clipping_norm, checkpoint, resume, out):
     """Run FIRM on Flower (Message API) on the heterogeneous-quadratics problem or (--backend rlhf) LoRA RLHF."""
     from firm_core.federated.history import History
 
@@ -150,7 +159,7 @@ def flower(ctx, backend, engine, clients, rounds, algorithm, local_steps, lr, be
         default = lambda name: ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT  # noqa: E731
         local_steps = RLHF_ALGORITHM_DEFAULTS["local_steps"] if default("local_steps") else local_steps
         lr = RLHF_ALGORITHM_DEFAULTS["lr"] if default("lr") else lr
-        problem_options = {"model": model, "rewards": list(checked["rewards"])}
+        problem_options = {"model": model, "rewards": list(checked["rewards"]), "device": checked["device"]}
     else:
         problem_options = {"num_objectives": objectives, "dim": dim, "heterogeneity": heterogeneity,
                            "noise_std": noise_std}

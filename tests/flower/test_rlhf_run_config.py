@@ -35,9 +35,9 @@ def app_config() -> dict:
 def test_every_task_field_has_a_key_and_the_app_declares_them_all():
     expected = {f"trainer.{f.name.replace('_', '-')}" for f in dataclasses.fields(RLHFConfig)
                 if f.name not in ALGORITHM_OWNED}
-    expected |= {"model.name", "model.lora.r", "model.lora.alpha"}
+    expected |= {"model.name", "model.lora.r", "model.lora.alpha", "model.device", "model.dtype"}
     expected |= {f"task.{f.name.replace('_', '-')}" for f in dataclasses.fields(RLHFTaskSpec)
-                 if f.name not in ("model", "lora_r", "lora_alpha", "local")}
+                 if f.name not in ("model", "lora_r", "lora_alpha", "device", "dtype", "local")}
     assert set(field_keys().values()) == expected
     declared = {k for k in app_config() if k.split(".")[0] in ("model", "task", "trainer")}
     assert declared == expected, "regenerate the table: python -m backends.flower.rlhf.run_config"
@@ -58,12 +58,13 @@ def test_the_apps_run_config_is_the_small_rlhf_task_and_round_trips():
 def test_run_config_overrides_as_flwr_parses_them():
     overrides = parse_config_args(['model.lora.r=16 model.lora.alpha=32 task.rewards="brevity" '
                                    'trainer.kl-coef=0.1 trainer.beta-relative=false algorithm.preference="0.7,0.3" '
-                                   'task.num-clients=3'])
+                                   'task.num-clients=3 model.device="cuda" model.dtype="bfloat16"'])
     settings = FlowerSettings.from_run_config(app_config() | overrides)
     spec = RLHFTaskSpec.from_dict(settings.problem)
     assert (spec.lora_r, spec.lora_alpha, spec.rewards, spec.num_clients) == (16, 32.0, ("brevity",), 3)
     assert dict(spec.local)["kl_coef"] == 0.1 and dict(spec.local)["beta_relative"] is False
     assert settings.algorithm.preference == (0.7, 0.3)
+    assert (spec.device, spec.dtype) == ("cuda", "bfloat16")  # checked, not resolved: no GPU is needed here
 
 
 @pytest.mark.parametrize(("override", "error", "needle"), [
@@ -78,6 +79,8 @@ def test_run_config_overrides_as_flwr_parses_them():
     ({"task.heterogeneity": 2.0}, ValueError, "'task.heterogeneity'"),
     ({"model.name": 3}, TypeError, "'model.name' must be a string"),
     ({"trainer.nope": 1}, ValueError, "unknown LoRA RLHF task keys ['trainer.nope']"),
+    ({"model.device": "gpu0"}, ValueError, "'model.device'"),
+    ({"model.dtype": "float8"}, ValueError, "'model.dtype'"),
 ])
 def test_a_bad_value_is_refused_naming_the_key(override, error, needle):
     with pytest.raises(error) as info:

@@ -5,6 +5,7 @@ The keys are generated from the fields of :class:`~backends.flower.rlhf.settings
 without touching this module:
 
     model.name         <- model            model.lora.r <- lora_r      model.lora.alpha <- lora_alpha
+    model.device       <- device           model.dtype  <- dtype
     task.<field>       <- every other task-spec field (``task.rewards`` as "a,b", ``task.num-clients``, ...)
     trainer.<field>    <- every local-step field of RLHFConfig (``trainer.group-size``, ``trainer.kl-coef``, ...)
 
@@ -29,7 +30,8 @@ from .settings import LOCAL_FIELDS, TASK_NAME, RLHFTaskSpec
 #: Key heads this module reads (the rest of a run config is the Flower settings').
 TASK_HEADS = ("model", "task", "trainer")
 #: Task-spec fields whose key is not ``task.<field>``.
-SPEC_KEY_ALIASES = {"model": "model.name", "lora_r": "model.lora.r", "lora_alpha": "model.lora.alpha"}
+SPEC_KEY_ALIASES = {"model": "model.name", "lora_r": "model.lora.r", "lora_alpha": "model.lora.alpha",
+                    "device": "model.device", "dtype": "model.dtype"}
 #: Names some validators use for a field (LoraSpec says `r` / `alpha`).
 FIELD_SYNONYMS = {"r": "lora_r", "alpha": "lora_alpha"}
 

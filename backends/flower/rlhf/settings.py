@@ -4,7 +4,8 @@
   ``~/.cache/firm`` or ``$FIRM_CACHE``; "smollm2"; or a directory saved by ``save_pretrained``),
   reward ``rewards`` (built-in names or reward-model directories), ``num_clients`` prompt pools
   drawn with ``heterogeneity`` and ``seed`` (``backends.rlhf.prompts.client_prompt_pools``), the
-  LoRA rank ``lora_r`` / ``lora_alpha`` (initialised with ``seed``), and the local-step fields of
+  LoRA rank ``lora_r`` / ``lora_alpha`` (initialised with ``seed``), the base model's ``device`` ("cpu",
+  "cuda", "cuda:N", "auto") and ``dtype`` ("float32", "bfloat16", "float16"), and the local-step fields of
   ``backends.rlhf.trainer.RLHFConfig`` (group_size, max_new_tokens, ...). algorithm, beta,
   preference and lr come from the Flower algorithm config (the train ConfigRecord). Checking a spec
   loads nothing: a model or reward directory is only checked to hold a parseable ``config.json``.
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from backends.rlhf.device import check_device_spec, check_dtype_name, resolve_device, resolve_dtype
 from backends.rlhf.policy import LoraSpec, adapter_state, attach_lora, load_base
 from backends.rlhf.prompts import client_prompt_pools
 from backends.rlhf.rewards import resolve_reward
@@ -56,6 +58,8 @@ class RLHFTaskSpec:
     seed: int = 0
     lora_r: int = 8
     lora_alpha: float = 16.0
+    device: str = "cpu"
+    dtype: str = "float32"
     local: tuple[tuple[str, object], ...] = ()
 
     def __post_init__(self):
@@ -76,6 +80,8 @@ class RLHFTaskSpec:
         if isinstance(h, bool) or not isinstance(h, numbers.Real) or not 0.0 <= h <= 1.0:
             raise _spec_err("heterogeneity", "must be a number in [0, 1]", h)
         LoraSpec(self.lora_r, self.lora_alpha)  # raises naming `r` / `alpha`
+        object.__setattr__(self, "device", check_device_spec(self.device))  # raises naming `device`
+        check_dtype_name(self.dtype)
         self.local_config("firm", 1e-2, 0.0, None)  # validates the local fields (errors name the field)
 
     @classmethod
@@ -157,8 +163,12 @@ class RLHFTask:
                                for _, v in sorted(self.initial_state.items())])
 
     def describe(self) -> dict:
+        """The task's identity (a checkpoint is matched against it): every spec field, and every local-step
+        field with its default filled in, so a spec that names a default and one that leaves it out agree."""
         spec = dataclasses.asdict(self.spec)
-        spec["local"] = dict(self.spec.local)
+        del spec["device"]  # where it runs is not what it is: a checkpoint resumes on another device
+        local = dataclasses.asdict(self.spec.local_config("firm", 1e-2, 0.0, None))
+        spec["local"] = {k: v for k, v in local.items() if k in LOCAL_FIELDS}
         return {"name": TASK_NAME, **spec, "dim": self.dim, "num_objectives": self.num_objectives,
                 "objectives": [r.name for r in self.rewards]}
 
@@ -166,7 +176,9 @@ class RLHFTask:
 def build_task(spec: Mapping) -> RLHFTask:
     """Load the base model, attach LoRA (seeded), resolve the rewards, draw the prompt pools."""
     s = RLHFTaskSpec.from_dict(spec)
-    base, tok = load_base(s.model)
+    device = resolve_device(s.device)
+    base, tok = load_base(s.model, dtype=resolve_dtype(s.dtype, device))
+    base.to(device)
     model = attach_lora(base, LoraSpec(s.lora_r, s.lora_alpha), seed=s.seed)
     sources = [resolve_reward(r) for r in s.rewards]
     pools = client_prompt_pools(s.num_clients, s.heterogeneity, s.seed)
