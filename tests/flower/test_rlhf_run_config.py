@@ -80,6 +80,11 @@ def test_run_config_overrides_as_flwr_parses_them():
     ({"model.name": 3}, TypeError, "'model.name' must be a string"),
     ({"trainer.nope": 1}, ValueError, "unknown LoRA RLHF task keys ['trainer.nope']"),
     ({"model.device": "gpu0"}, ValueError, "'model.device'"),
+    ({"task.client-preferences": "0.7,x;0.5,0.5"}, ValueError, "'task.client-preferences' must be one comma list"),
+    ({"task.client-preferences": "0.7,0.3"}, ValueError, "'task.client-preferences'"),  # 1 row for N = 2
+    ({"task.client-preferences": 0.5}, TypeError, "'task.client-preferences' must be a string"),
+    ({"task.client-mixes": "opinions;nope=1"}, ValueError, "'task.client-mixes'"),
+    ({"task.client-mixes": "opinions"}, ValueError, "'task.client-mixes'"),  # 1 mix for N = 2
     ({"model.dtype": "float8"}, ValueError, "'model.dtype'"),
 ])
 def test_a_bad_value_is_refused_naming_the_key(override, error, needle):
@@ -95,3 +100,19 @@ def test_task_keys_need_a_backend_that_reads_them_and_exclude_problem_keys():
         FlowerSettings.from_run_config({"backend": "rlhf", "problem.name": "rlhf", "model.name": "tiny"})
     # the good input next to the bad ones: a few keys, the rest defaults
     assert problem_from_run_config({"model.lora.r": 4}) == {"name": "rlhf", "lora_r": 4}
+
+
+def test_per_client_preferences_and_mixes_as_flat_keys():
+    from backends.rlhf.prompts import PROMPT_MIXES
+
+    first, second = sorted(PROMPT_MIXES)[:2]
+    overrides = parse_config_args([f'task.client-preferences="3,1;0,2" task.client-mixes="{first}=0.5,{second}=1.5;{second}"'])
+    settings = FlowerSettings.from_run_config(app_config() | overrides)
+    spec = RLHFTaskSpec.from_dict(settings.problem)
+    assert spec.client_preferences == ((0.75, 0.25), (0.0, 1.0))  # rows normalized
+    assert spec.client_mixes == ({first: 0.25, second: 0.75}, {second: 1.0})
+    assert spec.client_preference(1, (0.5, 0.5)) == (0.0, 1.0)
+    assert RLHFTaskSpec.from_dict({"name": "rlhf"}).client_preference(1, (0.5, 0.5)) == (0.5, 0.5)
+    flat = settings.to_run_config()
+    assert flat["task.client-preferences"] == "0.75,0.25;0.0,1.0"  # written back normalized, as "a,b;c,d"
+    assert RLHFTaskSpec.from_dict(FlowerSettings.from_run_config(flat).problem) == spec

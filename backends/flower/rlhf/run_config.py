@@ -11,8 +11,12 @@ without touching this module:
 
 (dashes in place of underscores). K, lr, beta, p and the seed stay ``algorithm.*`` keys. Values keep
 the type of the field's default: an integer field takes a TOML integer, a real field an integer or a
-float, a flag a boolean, a list field a comma string "a,b" (or a list). A value of the wrong type
-raises TypeError and a wrong value ValueError; both name the key and the value.
+float, a flag a boolean, a list field a comma string "a,b" (or a list). Per-client lists separate the
+clients with ";": ``task.client-preferences = "0.7,0.3;0.2,0.8"`` (p_i per client),
+``task.client-mixes = "opinions=0.7,documentation=0.3;documentation"`` (a {prompt mix: share} per
+client); "" is None (the shared p; pools drawn with ``task.heterogeneity``). Another field whose
+default is None takes "" (None), JSON ("[...]" or "{...}") or a plain string. A value of the wrong
+type raises TypeError and a wrong value ValueError; both name the key and the value.
 
 ``python -m backends.flower.rlhf.run_config`` prints the default table (what ``app_rlhf`` declares).
 """
@@ -57,10 +61,48 @@ def field_keys() -> dict[str, str]:
     return keys
 
 
-def _to_toml_value(value):
-    if isinstance(value, tuple | list):
-        return ",".join(str(v) for v in value)
-    return "" if value is None else value
+def _encode_mixes(mixes) -> str:
+    return ";".join(",".join(f"{name}={share!r}" for name, share in mix.items()) for mix in mixes)
+
+
+def _encode_preferences(rows) -> str:
+    return ";".join(",".join(repr(float(v)) for v in row) for row in rows)
+
+
+def _decode_mixes(key: str, text: str) -> list[dict]:
+    from backends.rlhf.client_data import parse_mix
+
+    try:
+        return [parse_mix(part) for part in text.split(";")]
+    except ValueError as exc:
+        raise ValueError(f"run config {key!r}: {exc} (clients separated by ';', got {text!r})") from None
+
+
+def _decode_preferences(key: str, text: str) -> list[list[float]]:
+    try:
+        return [[float(v) for v in row.split(",")] for row in text.split(";")]
+    except ValueError:
+        raise ValueError(f"run config {key!r} must be one comma list of weights per client, separated by ';', "
+                         f"such as '0.7,0.3;0.2,0.8', got {text!r}") from None
+
+
+#: Fields with their own text form: (encode(value) -> str, decode(key, text) -> value); "" is None.
+PER_CLIENT_CODECS = {"client_mixes": (_encode_mixes, _decode_mixes),
+                     "client_preferences": (_encode_preferences, _decode_preferences)}
+
+
+def _to_toml_value(name: str, value):
+    if value is None:
+        return ""
+    if name in PER_CLIENT_CODECS:
+        return PER_CLIENT_CODECS[name][0](value)
+    if isinstance(value, tuple | list) and all(isinstance(v, str) for v in value):
+        return ",".join(value)
+    if isinstance(value, tuple | list | dict):
+        import json
+
+        return json.dumps(value)
+    return value
 
 
 def problem_to_run_config(problem: Mapping) -> dict:
@@ -70,7 +112,7 @@ def problem_to_run_config(problem: Mapping) -> dict:
     local = dict(spec.local)
     defaults = _field_defaults()
     values.update({name: local.get(name, defaults[name]) for name in LOCAL_FIELDS})
-    return {key: _to_toml_value(values[name]) for name, key in field_keys().items()}
+    return {key: _to_toml_value(name, values[name]) for name, key in field_keys().items()}
 
 
 def default_run_config() -> dict:
@@ -78,8 +120,12 @@ def default_run_config() -> dict:
     return problem_to_run_config({"name": TASK_NAME})
 
 
-def _coerce(key: str, value, default):
-    """``value`` read with the type of ``default`` (see the module docstring)."""
+def _coerce(key: str, name: str, value, default):
+    """``value`` of field ``name`` read with the type of ``default`` (see the module docstring)."""
+    if name in PER_CLIENT_CODECS:
+        if not isinstance(value, str):
+            raise TypeError(f"run config {key!r} must be a string (clients separated by ';'), got {value!r}")
+        return None if value.strip() == "" else PER_CLIENT_CODECS[name][1](key, value)
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise TypeError(f"run config {key!r} must be true or false, got {value!r}")
@@ -103,7 +149,16 @@ def _coerce(key: str, value, default):
             return list(value)
         raise TypeError(f"run config {key!r} must be a comma list such as 'a,b', got {value!r}")
     if default is None:
-        return None if value == "" else value
+        if value == "":
+            return None
+        if isinstance(value, str) and value.lstrip()[:1] in ("[", "{"):
+            import json
+
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"run config {key!r} is not valid JSON ({exc}), got {value!r}") from None
+        return value
     if isinstance(default, str) and not isinstance(value, str):
         raise TypeError(f"run config {key!r} must be a string, got {value!r}")
     return value
@@ -121,7 +176,7 @@ def problem_from_run_config(flat: Mapping[str, Any]) -> dict:
     problem = {"name": TASK_NAME}
     for key, value in flat.items():
         name = by_key[key]
-        problem[name] = _coerce(key, value, defaults[name])
+        problem[name] = _coerce(key, name, value, defaults[name])
     try:
         RLHFTaskSpec.from_dict(problem)
     except ValueError as exc:
