@@ -24,6 +24,7 @@ type raises TypeError and a wrong value ValueError; both name the key and the va
 from __future__ import annotations
 
 import dataclasses
+import json
 import numbers
 import re
 from collections.abc import Mapping
@@ -99,8 +100,6 @@ def _to_toml_value(name: str, value):
     if isinstance(value, tuple | list) and all(isinstance(v, str) for v in value):
         return ",".join(value)
     if isinstance(value, tuple | list | dict):
-        import json
-
         return json.dumps(value)
     return value
 
@@ -152,8 +151,6 @@ def _coerce(key: str, name: str, value, default):
         if value == "":
             return None
         if isinstance(value, str) and value.lstrip()[:1] in ("[", "{"):
-            import json
-
             try:
                 return json.loads(value)
             except json.JSONDecodeError as exc:
@@ -188,8 +185,6 @@ def problem_from_run_config(flat: Mapping[str, Any]) -> dict:
 
 def toml_table(flat: Mapping[str, Any] | None = None) -> str:
     """The ``[tool.flwr.app.config]`` lines of the task keys (default values unless ``flat``)."""
-    import json
-
     lines = []
     for key, value in (default_run_config() if flat is None else flat).items():
         text = ("true" if value else "false") if isinstance(value, bool) else (
