@@ -7,6 +7,7 @@
 # usage: scripts/flower_deploy.sh [-n NUM_SUPERNODES] [-r ROUNDS] [-t TIMEOUT_S] [-o OUT_DIR]
 #                                 [-c "extra run-config, e.g. algorithm.beta=0.5 problem.noise-std=0.1"]
 #                                 [-g GPU_IDS, e.g. 0,1: SuperNode i sees only GPU i mod count]
+#                                 [-b BACKEND: numpy (app/, quadratics) or rlhf (app_rlhf/, LoRA RLHF)]
 # Exit status: 0 when the run's status is finished:completed, 1 otherwise, 2 on bad usage.
 set -euo pipefail
 
@@ -16,7 +17,8 @@ TIMEOUT=300
 OUT_DIR=""
 EXTRA_CONFIG=""
 GPUS=""
-while getopts "n:r:t:o:c:g:h" opt; do
+BACKEND="numpy"
+while getopts "n:r:t:o:c:g:b:h" opt; do
   case "$opt" in
     n) NUM_NODES="$OPTARG" ;;
     r) ROUNDS="$OPTARG" ;;
@@ -24,18 +26,26 @@ while getopts "n:r:t:o:c:g:h" opt; do
     o) OUT_DIR="$OPTARG" ;;
     c) EXTRA_CONFIG="$OPTARG" ;;
     g) GPUS="$OPTARG" ;;
-    h) sed -n '2,10p' "$0"; exit 0 ;;
-    *) sed -n '2,10p' "$0" >&2; exit 2 ;;
+    b) BACKEND="$OPTARG" ;;
+    h) sed -n '2,11p' "$0"; exit 0 ;;
+    *) sed -n '2,11p' "$0" >&2; exit 2 ;;
   esac
 done
 [[ "$NUM_NODES" =~ ^[1-9][0-9]*$ ]] || { echo "flower_deploy: -n must be an integer >= 1, got '$NUM_NODES'" >&2; exit 2; }
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "flower_deploy: -r must be an integer >= 1, got '$ROUNDS'" >&2; exit 2; }
 [[ "$TIMEOUT" =~ ^[1-9][0-9]*$ ]] || { echo "flower_deploy: -t must be an integer >= 1, got '$TIMEOUT'" >&2; exit 2; }
 [[ -z "$GPUS" || "$GPUS" =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "flower_deploy: -g must be GPU ids such as 0,1, got '$GPUS'" >&2; exit 2; }
+[[ "$BACKEND" == numpy || "$BACKEND" == rlhf ]] || { echo "flower_deploy: -b must be numpy or rlhf, got '$BACKEND'" >&2; exit 2; }
 IFS=, read -r -a GPU_LIST <<< "$GPUS"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-APP_DIR="$ROOT/backends/flower/app"
+if [[ "$BACKEND" == rlhf ]]; then  # the LoRA RLHF app: the task is its model.* / task.* / trainer.* keys
+  APP_DIR="$ROOT/backends/flower/app_rlhf"
+  CLIENTS_KEY="task.num-clients"
+else
+  APP_DIR="$ROOT/backends/flower/app"
+  CLIENTS_KEY="problem.num-clients"
+fi
 BIN="${FLWR_BIN_DIR:-$ROOT/.venv/bin}"
 [[ -x "$BIN/flower-superlink" ]] || BIN="$(dirname "$(command -v flower-superlink || echo /nonexistent/x)")"
 [[ -x "$BIN/flower-superlink" ]] || { echo "flower_deploy: flower-superlink not found (install the [flower] extra)" >&2; exit 2; }
@@ -119,7 +129,7 @@ done
 ((${#GPU_LIST[@]} > 0)) && unset CUDA_VISIBLE_DEVICES
 echo "flower_deploy: $NUM_NODES SuperNodes started" >&2
 
-RUN_CONFIG="num-server-rounds=$ROUNDS problem.num-clients=$NUM_NODES"
+RUN_CONFIG="num-server-rounds=$ROUNDS $CLIENTS_KEY=$NUM_NODES"
 [[ -n "$OUT_DIR" ]] && RUN_CONFIG="$RUN_CONFIG out-dir=\"$(realpath -m "$OUT_DIR")\""  # the ServerApp runs elsewhere
 [[ -n "$EXTRA_CONFIG" ]] && RUN_CONFIG="$RUN_CONFIG $EXTRA_CONFIG"
 START_JSON="$("$BIN/flwr" run "$APP_DIR" firm --run-config "$RUN_CONFIG" --format json)" || true

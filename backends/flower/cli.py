@@ -4,7 +4,7 @@
     firm flower --engine inprocess --rounds 20   # same strategy and ClientApp, no Ray (seconds)
     firm flower --dp client-fixed --noise-multiplier 0.5 --clipping-norm 1.0
     firm flower --checkpoint runs/fl/ckpt ; firm flower --resume runs/fl/ckpt --rounds 20
-    firm flower --engine inprocess --backend rlhf --clients 2 --rounds 2   # LoRA RLHF clients (torch)
+    firm flower --backend rlhf --clients 2 --rounds 2   # LoRA RLHF clients (torch), flwr run of app_rlhf
 
 Writes history.json / history.csv into ``--out`` (default runs/flower) and prints a summary. For a
 deployment with separate SuperLink / SuperNode processes use ``scripts/flower_deploy.sh``.
@@ -29,7 +29,7 @@ RLHF_ALGORITHM_DEFAULTS = {"local_steps": 2, "lr": 1e-2}
 #: Options of the numpy quadratics problem / DP, refused with ``--backend rlhf`` when not at their default.
 NUMPY_ONLY_OPTIONS = ("dim", "objectives", "noise_std", "heterogeneity", "dp", "noise_multiplier", "clipping_norm")
 #: Options of the rlhf backend, refused with ``--backend numpy`` when not at their default.
-RLHF_ONLY_OPTIONS = ("model", "rewards")
+RLHF_ONLY_OPTIONS = ("model", "rewards", "device")
 #: Default reward sources of ``--backend rlhf``.
 DEFAULT_REWARDS = ("positive_sentiment", "brevity")
 #: Real-valued options: (minimum, strict) of each; every one must also be finite.
@@ -44,12 +44,8 @@ def _option(name: str) -> str:
 
 
 def _refuse_other_backend_options(ctx: click.Context, backend: str, engine: str) -> None:
-    """Usage error for an option of the other backend set to a value other than its default, and for
-    ``--backend rlhf`` with the simulation engine (``--dp none`` passes: it is what rlhf does)."""
-    if backend == "rlhf" and engine != "inprocess":
-        raise click.UsageError("--backend rlhf runs only with --engine inprocess: the app's run config declares the "
-                               "quadratics problem.* keys, so `flwr run --run-config` cannot carry the RLHF task spec "
-                               "(for flwr run, edit backends/flower/app/pyproject.toml; see docs/flower.md)", ctx=ctx)
+    """Usage error for an option of the other backend set to a value other than its default (``--dp
+    none`` passes: it is what rlhf does)."""
     defaults = {p.name: p.get_default(ctx) for p in ctx.command.params}
     foreign = NUMPY_ONLY_OPTIONS if backend == "rlhf" else RLHF_ONLY_OPTIONS
     for name in foreign:
@@ -79,6 +75,12 @@ def _check_options(ctx: click.Context, backend: str) -> dict:
         if len(set(rewards)) != len(rewards):
             raise click.BadParameter(f"names an objective twice: {list(rewards)}", param_hint="--reward")
         out["rewards"] = rewards
+        from backends.rlhf.device import check_device_spec
+
+        try:
+            out["device"] = check_device_spec(p["device"])
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--device") from None
     num_objectives = len(out["rewards"]) if backend == "rlhf" else p["objectives"]
     out["preference"] = cli_checks.preference(p["preference"], num_objectives)
     if p["participation"] is not None and p["participation"] > p["clients"]:
@@ -108,8 +110,8 @@ def _settings(backend, clients, rounds, algorithm, local_steps, lr, beta, server
 
 @click.command(name="flower")
 @click.option("--backend", type=click.Choice(["numpy", "rlhf"]), default="numpy", show_default=True,
-              help="numpy: heterogeneous quadratics; rlhf: LoRA RLHF clients on the tiny offline model (torch, "
-                   "--engine inprocess only; default K=2, lr=1e-2; no --dp nor quadratics options).")
+              help="numpy: heterogeneous quadratics; rlhf: LoRA RLHF clients on the tiny offline model (torch; "
+                   "default K=2, lr=1e-2; no --dp nor quadratics options).")
 @click.option("--engine", type=click.Choice(["simulation", "inprocess"]), default="simulation", show_default=True,
               help="simulation: `flwr run` on Flower's Ray simulation engine; inprocess: no Ray, one process.")
 @click.option("--clients", type=click.IntRange(1), default=4, show_default=True, help="N clients (= SuperNodes).")
@@ -132,6 +134,9 @@ def _settings(backend, clients, rounds, algorithm, local_steps, lr, beta, server
 @click.option("--reward", "rewards", multiple=True, default=(),
               help="rlhf: reward source (repeatable): positive_sentiment, brevity, or a reward-model directory. "
                    "Default: positive_sentiment and brevity.")
+@click.option("--device", default="cpu", show_default=True,
+              help="rlhf: where each client's base model runs: cpu, cuda, cuda:N or auto. With one SuperNode per "
+                   "GPU (CUDA_VISIBLE_DEVICES), cuda is that SuperNode's GPU.")
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for a round's replies.")
 @click.option("--dp", type=click.Choice(["none", "client-fixed", "server-fixed"]), default="none", show_default=True)
 @click.option("--noise-multiplier", type=float, default=0.0, show_default=True)
@@ -141,8 +146,8 @@ def _settings(backend, clients, rounds, algorithm, local_steps, lr, beta, server
 @click.option("--out", type=click.Path(file_okay=False), default="runs/flower", show_default=True)
 @click.pass_context
 def flower(ctx, backend, engine, clients, rounds, algorithm, local_steps, lr, beta, server_lr, preference, participation,
-           seed, noise_std, heterogeneity, dim, objectives, model, rewards, timeout, dp, noise_multiplier, clipping_norm,
-           checkpoint, resume, out):
+           seed, noise_std, heterogeneity, dim, objectives, model, rewards, device, timeout, dp, noise_multiplier,
+           clipping_norm, checkpoint, resume, out):
     """Run FIRM on Flower (Message API) on the heterogeneous-quadratics problem or (--backend rlhf) LoRA RLHF."""
     from firm_core.federated.history import History
 
@@ -154,7 +159,7 @@ def flower(ctx, backend, engine, clients, rounds, algorithm, local_steps, lr, be
         default = lambda name: ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT  # noqa: E731
         local_steps = RLHF_ALGORITHM_DEFAULTS["local_steps"] if default("local_steps") else local_steps
         lr = RLHF_ALGORITHM_DEFAULTS["lr"] if default("lr") else lr
-        problem_options = {"model": model, "rewards": list(checked["rewards"])}
+        problem_options = {"model": model, "rewards": list(checked["rewards"]), "device": checked["device"]}
     else:
         problem_options = {"num_objectives": objectives, "dim": dim, "heterogeneity": heterogeneity,
                            "noise_std": noise_std}
@@ -174,10 +179,10 @@ def flower(ctx, backend, engine, clients, rounds, algorithm, local_steps, lr, be
     if engine == "inprocess":
         history, train_metrics = _run_inprocess(settings, clients, backend)
     else:
-        from .launch import run_app
+        from .launch import APP_DIRS, run_app
 
-        outcome = run_app(num_supernodes=clients, run_config=settings.to_run_config(), timeout=max(600.0, 10 * timeout),
-                          progress=True)
+        outcome = run_app(num_supernodes=clients, run_config=settings.to_run_config(), app_dir=APP_DIRS[backend],
+                          timeout=max(600.0, 10 * timeout), progress=True)
         click.echo(f"flwr ls: run {outcome.run_id} {outcome.status} ({outcome.details}); SuperLink log {outcome.superlink_log}")
         if not outcome.ok:
             raise click.ClickException(f"the Flower run did not complete: {outcome.status} {outcome.details}")

@@ -38,6 +38,9 @@ from tqdm.auto import tqdm
 
 #: The app folder (its pyproject declares the components and the default run config).
 APP_DIR = Path(__file__).resolve().parent / "app"
+#: The app folder of each backend: "numpy" (quadratics, problem.* keys) and "rlhf" (LoRA RLHF, the task's
+#: model.* / task.* / trainer.* keys).
+APP_DIRS = {"numpy": APP_DIR, "rlhf": Path(__file__).resolve().parent / "app_rlhf"}
 LOOPBACK = "127.0.0.1"
 CONNECTION = "firm"
 #: Seconds to wait for the SuperLink's /health endpoint.

@@ -28,7 +28,8 @@ Node config: "partition-id" (the client id; Flower's simulation sets it, a Super
 
 Run config (``[tool.flwr.app.config]`` of the app, flat dotted keys): the keys of
 :data:`RUN_CONFIG_TOP_KEYS`, ``problem.<kwarg>``, ``algorithm.<field>``, ``dp.<field>`` (dashes in
-place of underscores); :func:`split_run_config` sorts them into these four sections.
+place of underscores), and the backend's own task keys (heads :data:`TASK_KEY_HEADS`, kept whole);
+:func:`split_run_config` sorts them into these five sections.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import json
 import math
 import numbers
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -96,6 +97,9 @@ RUN_CONFIG_TOP_KEYS = {
 }
 #: Fields of the ``dp`` section.
 DP_FIELDS = ("mode", "noise_multiplier", "clipping_norm")
+#: Heads of the keys a backend reads itself (the LoRA RLHF task: ``model.name``, ``model.lora.r``,
+#: ``task.rewards``, ``trainer.group-size``, ...); they are kept whole, as flat keys.
+TASK_KEY_HEADS = ("model", "task", "trainer")
 
 
 class ProtocolError(ValueError):
@@ -314,17 +318,18 @@ def reply_metrics(*, weight: float, client_id: int, lambda_mean, local_steps: in
 @dataclass(frozen=True)
 class RunConfigSections:
     """A flat run config sorted into FlowerSettings fields (``top``) and the problem / algorithm / dp
-    sections, keys with underscores."""
+    sections, keys with underscores, plus ``task``: the backend's own flat keys, unchanged."""
 
     top: dict
     problem: dict
     algorithm: dict
     dp: dict
+    task: dict = field(default_factory=dict)
 
 
 def split_run_config(run_config: Mapping[str, Any], algorithm_fields) -> RunConfigSections:
     """Sort the flat keys of a run config (see the module docstring); an unknown key raises ProtocolError."""
-    top, problem, algorithm, dp = {}, {}, {}, {}
+    top, problem, algorithm, dp, task = {}, {}, {}, {}, {}
     for key, value in dict(run_config).items():
         head, _, rest = key.partition(".")
         name = rest.replace("-", "_")
@@ -336,9 +341,11 @@ def split_run_config(run_config: Mapping[str, Any], algorithm_fields) -> RunConf
             algorithm[name] = value
         elif head == "dp" and name in DP_FIELDS:
             dp[name] = value
+        elif head in TASK_KEY_HEADS and rest:
+            task[key] = value
         else:
             raise ProtocolError(f"FlowerSettings: unknown run-config key {key!r} (value {value!r})")
-    return RunConfigSections(top, problem, algorithm, dp)
+    return RunConfigSections(top, problem, algorithm, dp, task)
 
 
 def join_run_config(sections: RunConfigSections) -> dict:
@@ -347,6 +354,7 @@ def join_run_config(sections: RunConfigSections) -> dict:
     flat = {field_to_key[k]: v for k, v in sections.top.items()}
     for head, section in (("algorithm", sections.algorithm), ("dp", sections.dp), ("problem", sections.problem)):
         flat.update({f"{head}.{k.replace('_', '-')}": v for k, v in section.items()})
+    flat.update(sections.task)
     return flat
 
 

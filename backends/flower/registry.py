@@ -7,7 +7,8 @@ imports torch):
 - ``spec``: ``check_spec(problem: dict) -> None`` (cheap validation: no model loads; errors name
   the key) and ``build_problem(problem: dict)`` (the problem / task object; the strategy reads its
   ``dim``, ``num_objectives``, ``num_clients``, ``client_weights``, ``initial_point()`` and
-  ``describe()``);
+  ``describe()``); optionally ``problem_from_run_config(flat)`` / ``problem_to_run_config(problem)``
+  when the backend's app declares its task as its own flat keys (heads ``protocol.TASK_KEY_HEADS``);
 - ``client``: ``train(message, context) -> Message``, the ClientApp's train handler;
 - ``strategy``: ``make_strategy(settings, problem)`` returning a ``FirmStrategy``.
 
@@ -74,5 +75,5 @@ def load_job(name: str, job: str) -> ModuleType:
 
 register_backend("numpy", spec="backends.flower.problems", client="backends.flower.numpy_client",
                  strategy="backends.flower.strategy", allows_dp=True)
-register_backend("rlhf", spec="backends.flower.rlhf.settings", client="backends.flower.rlhf.client",
+register_backend("rlhf", spec="backends.flower.rlhf.spec", client="backends.flower.rlhf.client",
                  strategy="backends.flower.rlhf.strategy")

@@ -160,7 +160,7 @@ class FlowerSettings:
         if isinstance(top.get("rounds"), numbers.Integral):
             top["rounds"] = int(top["rounds"])
         return cls(
-            problem=sections.problem or dict(DEFAULT_PROBLEM),
+            problem=_problem_of(sections, top.get("backend", "numpy")),
             algorithm=AlgorithmConfig(**algorithm),
             dp=DPSettings(**sections.dp),
             **top,
@@ -179,7 +179,29 @@ class FlowerSettings:
             "participation": a.participation or 0, "seed": a.seed,
         }
         dp_section = {"mode": dp.mode, "noise_multiplier": dp.noise_multiplier, "clipping_norm": dp.clipping_norm}
+        to_flat = getattr(load_job(self.backend, "spec"), "problem_to_run_config", None)
+        if to_flat is not None:  # the backend's own flat task keys (the rlhf app's model.* / task.* / trainer.*)
+            return join_run_config(RunConfigSections(top, {}, algorithm, dp_section, to_flat(self.problem)))
         return join_run_config(RunConfigSections(top, dict(self.problem), algorithm, dp_section))
+
+
+def _problem_of(sections: RunConfigSections, backend: str) -> dict:
+    """The problem spec of a run config: its ``problem.*`` keys, or the backend's own task keys (read by
+    the backend spec module's ``problem_from_run_config``), or the default quadratics."""
+    if not sections.task:
+        return sections.problem or dict(DEFAULT_PROBLEM)
+    if sections.problem:
+        raise _err("problem", f"comes either from problem.* keys or from task keys, not both "
+                   f"(got problem keys {sorted(sections.problem)} and {sorted(sections.task)})", backend)
+    try:
+        module = load_job(backend, "spec")
+    except ValueError:
+        raise _err("backend", f"must be one of {backend_names()}", backend) from None
+    from_flat = getattr(module, "problem_from_run_config", None)
+    if from_flat is None:
+        raise _err("backend", f"does not read the run-config keys {sorted(sections.task)} (it takes problem.* keys)",
+                   backend)
+    return from_flat(sections.task)
 
 
 def _parse_preference(value) -> tuple[float, ...] | None:

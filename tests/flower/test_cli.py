@@ -114,6 +114,8 @@ def _bad_cases(tmp_path):
         "reward twice": (["--backend", "rlhf", "--engine", "inprocess", "--reward", "brevity", "--reward", "brevity"],
                          "--reward", "twice"),
         "model on numpy": (["--model", "tiny2"], "--model", "rlhf backend only"),
+        "device misspelled": (["--backend", "rlhf", "--device", "gpu0"], "--device", "got 'gpu0'"),
+        "device on numpy": (["--device", "cuda"], "--device", "rlhf backend only"),
     }
 
 
@@ -121,7 +123,7 @@ CASES = ["lr inf", "lr nan", "server-lr inf", "beta -inf", "timeout 0", "prefere
          "preference length", "preference zero", "seed -1", "out under a file", "out is a file", "out unwritable",
          "checkpoint under a file", "checkpoint unwritable", "resume empty folder", "resume torn checkpoint",
          "model without config", "model with a broken config", "model is a file", "reward folder with garbage",
-         "reward twice", "model on numpy"]
+         "reward twice", "model on numpy", "device misspelled", "device on numpy"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -189,7 +191,7 @@ def test_firm_flower_rlhf_backend_inprocess(tmp_path):
 @pytest.mark.parametrize(("args", "needle"), [
     (["--engine", "inprocess", "--dp", "client-fixed"], "--dp"),
     (["--engine", "inprocess", "--dim", "7"], "--dim"),
-    (["--engine", "simulation"], "--engine inprocess"),
+    (["--engine", "simulation", "--noise-std", "0.5"], "--noise-std"),  # refused before any SuperLink starts
 ])
 def test_firm_flower_rlhf_backend_refuses_numpy_options(tmp_path, args, needle):
     result = CliRunner().invoke(flower, ["--backend", "rlhf", "--clients", "2", "--rounds", "1", *args,

@@ -16,6 +16,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "flower_deploy.sh"
     (["-r", "x"], "-r must be an integer >= 1, got 'x'"),
     (["-g", "0,x"], "-g must be GPU ids such as 0,1, got '0,x'"),
     (["-g", "1,,2"], "-g must be GPU ids"),
+    (["-b", "torch"], "-b must be numpy or rlhf, got 'torch'"),
 ])
 def test_bad_usage_exits_2_naming_the_flag(tmp_path, args, needle):
     proc = subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=60, cwd=tmp_path,
@@ -26,4 +27,4 @@ def test_bad_usage_exits_2_naming_the_flag(tmp_path, args, needle):
 
 def test_help_lists_the_gpu_flag():
     proc = subprocess.run([str(SCRIPT), "-h"], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0 and "-g GPU_IDS" in proc.stdout
+    assert proc.returncode == 0 and "-g GPU_IDS" in proc.stdout and "-b BACKEND" in proc.stdout

@@ -3,7 +3,8 @@
 The task is built once per process and spec (``settings.task_from_json``); its one model is shared by
 the clients of the process, one at a time (a lock). A client loads the received adapter, runs K steps
 of ``backends.rlhf.trainer.local_steps`` on pool[partition-id] with ``default_rng([seed, t,
-partition-id])`` (as ``backends.rlhf.federated.run_federated``), and replies with its adapter tensors
+partition-id])`` (the generator the federated engine gives client i in round t) and its preference
+p_i (its row of ``client_preferences``, else the shared p), and replies with its adapter tensors
 (``records.tensors_to_record``), ``num-examples`` = pool size, ``lambda-mean`` over the steps that were
 not skipped, ``rewards`` and ``kl`` (means over its steps) and ``skipped-steps``. A client whose K
 steps were all skipped raises (an error reply, dropped by the server).
@@ -36,7 +37,7 @@ def train(message: Message, context: Context) -> Message:
     task = task_from_json(cfg.problem)
     cid = partition_id(context.node_config, task.num_clients)
     x = arrays_to_vector(req.arrays, task.tensor_specs)  # the received adapter, checked against the task's
-    local = task.spec.local_config(cfg.mode, cfg.lr, cfg.beta, cfg.preference)
+    local = task.spec.local_config(cfg.mode, cfg.lr, cfg.beta, task.spec.client_preference(cid, cfg.preference))
     with task.lock:  # one shared model: one client trains at a time in this process
         load_adapter_state(task.model, vector_to_state(x, task.initial_state))
         records = local_steps(task.model, task.tokenizer, task.rewards, task.pools[cid], local, cfg.local_steps,

@@ -3,8 +3,11 @@
 - Task spec (:class:`RLHFTaskSpec`): policy ``model`` ("tiny": the offline model cached in
   ``~/.cache/firm`` or ``$FIRM_CACHE``; "smollm2"; or a directory saved by ``save_pretrained``),
   reward ``rewards`` (built-in names or reward-model directories), ``num_clients`` prompt pools
-  drawn with ``heterogeneity`` and ``seed`` (``backends.rlhf.prompts.client_prompt_pools``), the
-  LoRA rank ``lora_r`` / ``lora_alpha`` (initialised with ``seed``), and the local-step fields of
+  drawn with ``heterogeneity`` and ``seed``, or from ``client_mixes`` (one {prompt mix: share} per
+  client; ``backends.rlhf.client_data.client_pools``), per-client preferences ``client_preferences``
+  (N rows of M weights; they replace the algorithm's shared p, as in the engine's ``RLHFTask``), the
+  LoRA rank ``lora_r`` / ``lora_alpha`` (initialised with ``seed``), the base model's ``device`` ("cpu",
+  "cuda", "cuda:N", "auto") and ``dtype`` ("float32", "bfloat16", "float16"), and the local-step fields of
   ``backends.rlhf.trainer.RLHFConfig`` (group_size, max_new_tokens, ...). algorithm, beta,
   preference and lr come from the Flower algorithm config (the train ConfigRecord). Checking a spec
   loads nothing: a model or reward directory is only checked to hold a parseable ``config.json``.
@@ -25,8 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from backends.rlhf.device import check_device_spec, check_dtype_name, resolve_device, resolve_dtype
+from backends.rlhf.client_data import check_mix, check_preferences, client_pools
 from backends.rlhf.policy import LoraSpec, adapter_state, attach_lora, load_base
-from backends.rlhf.prompts import client_prompt_pools
 from backends.rlhf.rewards import resolve_reward
 from backends.rlhf.trainer import RLHFConfig
 
@@ -56,6 +60,10 @@ class RLHFTaskSpec:
     seed: int = 0
     lora_r: int = 8
     lora_alpha: float = 16.0
+    device: str = "cpu"
+    dtype: str = "float32"
+    client_mixes: tuple | None = None
+    client_preferences: tuple | None = None
     local: tuple[tuple[str, object], ...] = ()
 
     def __post_init__(self):
@@ -76,6 +84,23 @@ class RLHFTaskSpec:
         if isinstance(h, bool) or not isinstance(h, numbers.Real) or not 0.0 <= h <= 1.0:
             raise _spec_err("heterogeneity", "must be a number in [0, 1]", h)
         LoraSpec(self.lora_r, self.lora_alpha)  # raises naming `r` / `alpha`
+        object.__setattr__(self, "device", check_device_spec(self.device))  # raises naming `device`
+        check_dtype_name(self.dtype)
+        if self.client_mixes is not None:
+            if isinstance(self.client_mixes, str | Mapping) or len(self.client_mixes) != self.num_clients:
+                raise _spec_err("client_mixes", f"must hold one mix per client (N = {self.num_clients})",
+                                self.client_mixes)
+            try:
+                mixes = tuple(check_mix(m) for m in self.client_mixes)
+            except ValueError as exc:
+                raise ValueError(f"RLHFTaskSpec: `client_mixes`: {exc}") from None
+            object.__setattr__(self, "client_mixes", mixes)
+        if self.client_preferences is not None:
+            try:
+                p = check_preferences(self.client_preferences, self.num_clients, len(self.rewards))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"RLHFTaskSpec: {exc}") from None
+            object.__setattr__(self, "client_preferences", tuple(tuple(float(v) for v in row) for row in p))
         self.local_config("firm", 1e-2, 0.0, None)  # validates the local fields (errors name the field)
 
     @classmethod
@@ -101,6 +126,10 @@ class RLHFTaskSpec:
             raise _spec_err("rewards", "must be a list of reward names or 'a,b'", rewards)
         local = tuple(sorted((k, d.pop(k)) for k in list(d) if k in LOCAL_FIELDS))
         return cls(rewards=tuple(rewards), local=local, **d)
+
+    def client_preference(self, client: int, preference):
+        """p_i of ``client``: its row of ``client_preferences`` when given, else the shared ``preference``."""
+        return preference if self.client_preferences is None else self.client_preferences[client]
 
     def local_config(self, mode: str, lr: float, beta: float, preference) -> RLHFConfig:
         """RLHFConfig of one client's steps: mode "scalarized" is FedAvg-LS (lambda = p), "firm" the
@@ -148,7 +177,7 @@ class RLHFTask:
 
     @property
     def client_weights(self) -> np.ndarray:
-        """w_i = size of client i's prompt pool (as ``run_federated``)."""
+        """w_i = size of client i's prompt pool (as the engine's ``RLHFTask`` weighs its clients)."""
         return np.array([len(p) for p in self.pools], dtype=np.float64)
 
     def initial_point(self) -> np.ndarray:
@@ -157,8 +186,12 @@ class RLHFTask:
                                for _, v in sorted(self.initial_state.items())])
 
     def describe(self) -> dict:
+        """The task's identity (a checkpoint is matched against it): every spec field, and every local-step
+        field with its default filled in, so a spec that names a default and one that leaves it out agree."""
         spec = dataclasses.asdict(self.spec)
-        spec["local"] = dict(self.spec.local)
+        del spec["device"]  # where it runs is not what it is: a checkpoint resumes on another device
+        local = dataclasses.asdict(self.spec.local_config("firm", 1e-2, 0.0, None))
+        spec["local"] = {k: v for k, v in local.items() if k in LOCAL_FIELDS}
         return {"name": TASK_NAME, **spec, "dim": self.dim, "num_objectives": self.num_objectives,
                 "objectives": [r.name for r in self.rewards]}
 
@@ -166,10 +199,12 @@ class RLHFTask:
 def build_task(spec: Mapping) -> RLHFTask:
     """Load the base model, attach LoRA (seeded), resolve the rewards, draw the prompt pools."""
     s = RLHFTaskSpec.from_dict(spec)
-    base, tok = load_base(s.model)
+    device = resolve_device(s.device)
+    base, tok = load_base(s.model, dtype=resolve_dtype(s.dtype, device))
+    base.to(device)
     model = attach_lora(base, LoraSpec(s.lora_r, s.lora_alpha), seed=s.seed)
     sources = [resolve_reward(r) for r in s.rewards]
-    pools = client_prompt_pools(s.num_clients, s.heterogeneity, s.seed)
+    pools = client_pools(s.num_clients, mixes=s.client_mixes, heterogeneity=s.heterogeneity, seed=s.seed)
     return RLHFTask(s, model, tok, sources, pools, adapter_state(model), threading.Lock())
 
 
@@ -187,3 +222,4 @@ def check_spec(problem: Mapping) -> None:
 def build_problem(problem: Mapping) -> RLHFTask:
     """The built task for ``problem`` (cached per process and spec)."""
     return task_from_json(json.dumps(dict(problem), sort_keys=True))
+
