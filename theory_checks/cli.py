@@ -42,9 +42,9 @@ def _check_user_problem(problem_file: str, out_dir: str) -> None:
 
     try:
         problem, label, stated, settings = load_check_file(problem_file)
+        res = run_user_check(problem, label, stated, settings)
     except UserCheckError as exc:
         raise click.UsageError(f"--problem {problem_file}: {' '.join(str(exc).split())}") from None
-    res = run_user_check(problem, label, stated, settings)
     path = write_user_report(res, out_dir)
     sources = ", ".join(f"{k} = {v:.4g} ({res.sources[k]})" for k, v in res.constants.items())
     click.echo(f"constants: {sources}")

@@ -226,6 +226,9 @@ def run_user_check(problem, label: str, stated: dict, s: CheckSettings) -> UserC
     for _ in range(MAX_BALL_TRIES):
         est = estimate_constants(problem, p, radius, samples=s.samples, seed=s.seed) if missing else {}
         consts, sources = _merge_constants(stated, est)
+        if not consts["L_phi"] > 0:
+            raise UserCheckError(f"constants.L_phi was estimated as {consts['L_phi']!r} (Phi looks affine on the ball of radius "
+                                 f"{radius:.4g}); state constants.L_phi")
         gamma, eta, t1, fed = _runs(problem, consts, s, p)
         far = _farthest([t1, *fed], x0)
         if not missing or s.radius or far <= radius or not np.isfinite(far):

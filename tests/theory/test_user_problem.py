@@ -18,21 +18,25 @@ PROBLEM_PY = textwrap.dedent('''
     from firm_core.problems import Problem
 
     class CauchyPair(Problem):
-        def __init__(self, num_clients=3, num_objectives=2, dim=3, seed=0, broken=False):
+        def __init__(self, num_clients=3, num_objectives=2, dim=3, seed=0, broken=False, noise_std=0.0, linear=False):
             rng = np.random.default_rng(seed)
             self.name = "cauchy_pair"
             self.num_clients, self.num_objectives, self.dim = num_clients, num_objectives, dim
             self.client_weights = rng.dirichlet(np.ones(num_clients))
             self.centers = rng.normal(size=(num_clients, num_objectives, dim))
-            self.broken = broken
+            self.broken, self.noise_std, self.linear = broken, noise_std, linear
 
         def initial_point(self):
             return np.full(self.dim, 2.0)
 
         def client_values(self, clients, x):
+            if self.linear:
+                return np.einsum("nmd,nd->nm", self.centers[clients], x)
             return np.log1p((x[:, None, :] - self.centers[clients]) ** 2).sum(axis=-1)
 
         def client_jacobians(self, clients, x):
+            if self.linear:
+                return self.centers[clients].copy()
             r = x[:, None, :] - self.centers[clients]
             return (3.0 if self.broken else 2.0) * r / (1 + r**2)   # broken: not the gradient of the values
 ''')
@@ -83,6 +87,27 @@ def test_user_problem_passes_with_estimated_constants(tmp_path):
     for key in ("theorem1", "federated"):
         assert res[key]["measured"] <= res[key]["bound"]
         assert res[key]["informative"] == (res[key]["bound"] < min(consts["C"] ** 2, res[key]["phi0"]))
+
+
+def test_noisy_problem_estimates_sigma_and_checks_over_seeds(tmp_path):
+    noise = 0.2
+    path = _write(tmp_path, f"""
+        [problem]
+        {_factory(tmp_path)}
+        noise_std = {noise}
+        [check]
+        rounds = 20
+        K = 2
+        seeds = 3
+        samples = 8
+    """)
+    result = _invoke(path, tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    # E||xi||^2 = sigma^2 exactly for the default Gaussian noise; the estimate is a maximum of sample means
+    assert noise * 0.8 <= res["constants"]["sigma"]["value"] / ESTIMATE_SAFETY <= noise * 1.5
+    assert res["federated"]["seeds"] == 3
+    assert any(c["name"].startswith("sigma^2 >=") and c["ok"] for c in res["checks"])
 
 
 def test_stated_global_constants_are_reported_as_stated(tmp_path):
@@ -175,6 +200,7 @@ def test_estimated_smoothness_of_a_quadratic_is_below_the_exact_one():
     ("[problem]\nname = \"no_such_problem\"\n", "problem.name"),
     ("[problem\nbroken", "not valid TOML"),
     ("[check]\nrounds = 3\n", "problem is required"),
+    ("[problem]\nFACTORY\nlinear = true\n", "constants.L_phi"),
 ])
 def test_bad_inputs_are_one_line_errors_naming_the_key(tmp_path, body, names):
     path = _write(tmp_path, body.replace("FACTORY", _factory(tmp_path)))
