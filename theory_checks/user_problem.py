@@ -341,8 +341,9 @@ def write_user_report(res: UserCheckResult, out_dir) -> Path:
              f"objectives, d = {res.problem['dim']}. beta = {s.beta:g}, T = {s.rounds}, K = {s.K}, eta_g = {s.eta_g:g}, "
              f"round step gamma = {res.gamma:.4g} (client step eta = {res.eta:.4g}).", "",
              "## Constants", "",
-             f"Estimated constants are sampled on the ball B(x_0, R), R = {res.radius:.4g} ({res.ball_note}), "
-             f"{s.samples} points, times a safety factor {ESTIMATE_SAFETY:g}: estimates, not certified upper bounds.", "",
+             (f"Estimated constants are sampled on the ball B(x_0, R), R = {res.radius:.4g} ({res.ball_note}), "
+              f"{s.samples} points, times a safety factor {ESTIMATE_SAFETY:g}: estimates, not certified upper bounds."
+              if res.estimated else "Every constant is stated by the user; nothing is estimated."), "",
              "| constant | value | source |", "|---|---|---|"]
     lines += [f"| {k} | {v:.4g} | {res.sources[k]} |" for k, v in res.constants.items()]
     lines += ["", "## Theorem 1 (N = K = 1, deterministic FIRM on the global objective)", ""]

@@ -131,6 +131,7 @@ def test_stated_global_constants_are_reported_as_stated(tmp_path):
     report = (tmp_path / "out" / "report.md").read_text()
     assert "holds with the stated constants" in report and "estimated, not certified |" not in report
     assert "every iterate in the ball" not in report  # no constant was estimated: no ball is involved
+    assert "Every constant is stated by the user" in report
 
 
 @pytest.mark.parametrize(("constant", "value", "violated"), [
@@ -154,7 +155,9 @@ def test_stated_constants_too_small_are_violations(tmp_path, constant, value, vi
     result = _invoke(path, tmp_path / "out")
     assert result.exit_code == 1, result.output
     assert any(line.startswith("VIOLATION") and violated in line for line in result.output.splitlines()), result.output
-    assert "VIOLATED" in (tmp_path / "out" / "report.md").read_text()
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "VIOLATED" in report and f"| {constant} | {value:.4g} | stated by the user |" in report
+    assert "| C |" in report and "estimated, not certified" in report  # the others are estimated
 
 
 def test_builtin_problem_by_name(tmp_path):
