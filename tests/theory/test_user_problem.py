@@ -160,6 +160,27 @@ def test_stated_constants_too_small_are_violations(tmp_path, constant, value, vi
     assert "| C |" in report and "estimated, not certified" in report  # the others are estimated
 
 
+def test_federated_bound_with_too_small_constants_is_a_violation(tmp_path):
+    # delta far too small and a claimed homogeneous problem (zeta = 0): the federated a-priori bound falls below the run
+    path = _write(tmp_path, f"""
+        [problem]
+        {_factory(tmp_path)}
+        seed = 1
+        [constants]
+        delta = 1e-6
+        zeta = 0.0
+        [check]
+        rounds = 40
+        K = 2
+        samples = 8
+    """)
+    result = _invoke(path, tmp_path / "out")
+    assert result.exit_code == 1, result.output
+    assert any(line.startswith("VIOLATION federated: mean phi <= min(B1, B2, B3, B4)") for line in result.output.splitlines()), result.output
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert res["federated"]["measured"] > res["federated"]["bound"] and res["federated"]["verdict"] == "VIOLATED"
+
+
 def test_builtin_problem_by_name(tmp_path):
     path = _write(tmp_path, """
         problem:
