@@ -27,6 +27,8 @@ require_llm_stack()
 
 import torch  # noqa: E402
 
+#: per-round KL controller states of the main run, next to its checkpoint folder
+KL_STATES_FILE = "kl_controller.json"
 #: first-objective weights of the M = 2 sweep
 SWEEP_M2 = (0.85, 0.65, 0.35, 0.15)
 
@@ -52,6 +54,8 @@ class RoundCollector:
 
     def __init__(self, task, inner=None):
         self.task, self.inner, self.rows = task, inner, []
+        self.kl_states: dict[str, dict] = {}  # round -> the KL controller after it (to resume from)
+        self.kl_file: Path | None = None
         task.round_log.clear()
         task.last_eval = {}
 
@@ -63,6 +67,12 @@ class RoundCollector:
                 ok = ~np.isnan(lg["client_lambdas"]).any(axis=1)
                 lam[lg["clients"]] = lg["client_lambdas"][ok]
         row = {"round": record.round, **self.task.pop_round_extras()}
+        if getattr(self.task, "kl_controller", None) is not None:  # the coefficient this round used, then update
+            row["kl_coef"] = float(self.task.local.kl_coef)
+            self.task.update_kl(row.get("train_kl", math.nan))
+            self.kl_states[str(record.round)] = self.task.kl_controller.to_dict()
+            if self.kl_file is not None:
+                self.kl_file.write_text(json.dumps(self.kl_states))
         ev, self.task.last_eval = self.task.last_eval, {}
         if ev:
             row.update({f"reward_{k}": float(v) for k, v in zip(self.task.objective_names, ev["rewards"], strict=True)})
@@ -76,8 +86,27 @@ class RoundCollector:
 
 def run_task(task, algorithm: AlgorithmConfig, rounds: int, *, eval_every: int = 1, progress=None,
              checkpoint_dir=None, checkpoint_every=None, resume_from=None):
-    """(History, per-round rows) of one engine run of ``task``; the final point is evaluated."""
+    """(History, per-round rows) of one engine run of ``task``; the final point is evaluated.
+
+    The task's KL controller restarts from its initial state, or under ``resume_from`` from the state it
+    had after the checkpoint's round (``kl_controller.json`` next to the checkpoint folder)."""
+    from firm_core.federated.checkpoint import checkpoint_round
+
+    kl_file = Path(checkpoint_dir).parent / KL_STATES_FILE if checkpoint_dir is not None else None
+    states = json.loads(kl_file.read_text()) if kl_file is not None and kl_file.is_file() else {}
+    start = checkpoint_round(resume_from) if resume_from is not None else None
+    if getattr(task, "kl_controller", None) is not None:
+        if start and str(start) not in states:
+            raise ValueError(f"cannot resume from {resume_from}: {kl_file} has no KL controller state for "
+                             f"round {start}")
+        task.reset_kl(states.get(str(start)) if start else None)
     collector = RoundCollector(task, progress)
+    if start:
+        collector.kl_states = {k: v for k, v in states.items() if int(k) <= start}
+        if kl_file is not None:
+            kl_file.write_text(json.dumps(collector.kl_states))
+    if kl_file is not None and getattr(task, "kl_controller", None) is not None:
+        collector.kl_file = kl_file
     cfg = RunConfig(rounds=rounds, eval_every=eval_every, checkpoint_every=checkpoint_every, name="rlhf")
     history = run(task, algorithm, cfg, progress=collector, checkpoint_dir=checkpoint_dir, resume_from=resume_from)
     return history, collector.rows
@@ -86,6 +115,8 @@ def run_task(task, algorithm: AlgorithmConfig, rounds: int, *, eval_every: int =
 def _final(task, history) -> dict:
     """Evaluation rewards / KL of x_T (the engine evaluated it last)."""
     ev = task.last_eval or task.evaluate(np.asarray(history.final_point["x"]))
+    if "rewards" not in ev:  # evaluation is off (eval_samples = 0)
+        return {"rewards": [math.nan] * task.num_objectives, "kl": math.nan, "samples": []}
     return {"rewards": np.asarray(ev["rewards"], dtype=np.float64).tolist(), "kl": float(ev["kl"]),
             "samples": list(ev.get("samples", []))}
 
@@ -93,7 +124,7 @@ def _final(task, history) -> dict:
 def write_rounds_csv(path: Path, rows: list[dict], names: list[str], bytes_per_float: int) -> None:
     """One line per round: training and evaluation rewards, KL, D_lambda, D_x, lambda_bar, uplink /
     downlink bytes of the real tensors, dropped clients, wall time."""
-    cols = ["round", *[f"train_reward_{n}" for n in names], "train_kl", *[f"reward_{n}" for n in names], "kl",
+    cols = ["round", *[f"train_reward_{n}" for n in names], "train_kl", "kl_coef", *[f"reward_{n}" for n in names], "kl",
             "d_lambda", "d_x", *[f"lambda_mean_{n}" for n in names], "lambda_pref_dev", "uplink_bytes",
             "downlink_bytes", "num_dropped", "wall_time"]
     with open(path, "w", newline="") as f:
@@ -177,6 +208,8 @@ def run_rlhf(out_dir: Path, task_cfg: LLMTaskConfig, algorithm: AlgorithmConfig,
         "initial_weighted": float(np.dot(mean_p, initial)),
         "final_weighted": float(np.dot(mean_p, final["rewards"])),
         "final_kl": final["kl"],
+        "initial_kl": rows[0].get("kl", math.nan) if rows else math.nan,
+        "kl_controller": None if task.kl_controller is None else task.kl_controller.to_dict(),
         "uplink_bytes_total": int(sum(up)),
         "uplink_bytes_per_client_round": _per_client(rows[0]["record"], task.bytes_per_float) if rows else 0,
         "adapter_bytes": state_nbytes(task.point_state(x_final)),
