@@ -315,6 +315,9 @@ class _Shape:
 
 def _report(s: dict, out_dir: Path) -> None:
     names = s["objectives"]
+    if all(v != v for v in s["final_rewards"]):  # NaN: evaluation was off
+        click.echo("evaluation skipped (--eval-samples 0): training rewards, KL and the KL coefficient of "
+                   "every round are in rounds.csv")
     click.echo(f"{'objective':<22}{'initial':>10}{'final':>10}")
     for n, a, b in zip(names, s["initial_rewards"], s["final_rewards"], strict=True):
         click.echo(f"{n:<22}{a:>10.3f}{b:>10.3f}")

@@ -54,7 +54,7 @@ class RoundCollector:
 
     def __init__(self, task, inner=None):
         self.task, self.inner, self.rows = task, inner, []
-        self.kl_states: dict[str, dict] = {}  # round -> the KL controller after it (to resume from)
+        self.kl_states: dict[str, dict] = {}  # rounds done -> the KL controller then (to resume from)
         self.kl_file: Path | None = None
         task.round_log.clear()
         task.last_eval = {}
@@ -70,7 +70,7 @@ class RoundCollector:
         if getattr(self.task, "kl_controller", None) is not None:  # the coefficient this round used, then update
             row["kl_coef"] = float(self.task.local.kl_coef)
             self.task.update_kl(row.get("train_kl", math.nan))
-            self.kl_states[str(record.round)] = self.task.kl_controller.to_dict()
+            self.kl_states[str(record.round + 1)] = self.task.kl_controller.to_dict()  # after round+1 rounds
             if self.kl_file is not None:
                 self.kl_file.write_text(json.dumps(self.kl_states))
         ev, self.task.last_eval = self.task.last_eval, {}

@@ -166,7 +166,9 @@ class RLHFTask:
                 "client_weights": self.client_weights.tolist(),
                 "client_preferences": None if self.client_preferences is None else self.client_preferences.tolist(),
                 "local": {k: v for k, v in dataclasses.asdict(self.local).items()
-                          if k not in ("algorithm", "beta", "preference", "lr")},
+                          if k not in ("algorithm", "beta", "preference", "lr")
+                          and not (k == "kl_coef" and self.kl_controller is not None)},  # it moves
+                "kl_controller": self._kl_initial,
                 "eval_samples": self.eval_samples, "seed": self.seed, **self._description}
 
     # --- points <-> adapters ----------------------------------------------------------------------
