@@ -1,0 +1,74 @@
+"""The shipped helpful-vs-harmless example on the tiny model, end to end through `firm rlhf --config`:
+listed rewards (a Python file reward and `harmless`), the shipped prompts split by category, the
+adaptive KL coefficient per round (and resumed from a checkpoint), --quiet, --eval-samples 0."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("peft")
+pytest.importorskip("profanity_check")
+
+from click.testing import CliRunner  # noqa: E402
+
+from backends.rlhf.kl_control import ERROR_CLIP  # noqa: E402
+from firm.cli import main  # noqa: E402
+
+pytestmark = [pytest.mark.torch, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / "examples" / "configs" / "helpful_harmless_tiny.toml"
+#: the controller's arithmetic is float64 on the values written to rounds.csv (repr round-trips)
+KL_COEF_RTOL = 1e-12
+
+
+def _rows(out):
+    return list(csv.DictReader(open(out / "rounds.csv")))
+
+
+def _expected_next(coef, kl, target=3.0, horizon=1.0):
+    return coef * (1 + min(max(kl / target - 1, -ERROR_CLIP), ERROR_CLIP) / horizon)
+
+
+def test_helpful_harmless_tiny_config_runs_and_adapts_the_kl_coefficient(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the config names its Python reward by a path relative to the repository
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["rlhf", "--config", str(CONFIG), "--rounds", "3", "--checkpoint-every", "1",
+                                    "--quiet", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "it/s" not in res.output and "Loading weights" not in res.output  # --quiet: no bars of the stack
+    assert "KL to reference" in res.output
+    s = json.loads((out / "summary.json").read_text())
+    assert s["objectives"] == ["on_topic", "harmless"]
+    assert s["task"]["pool_sizes"] == [24, 24]  # the 48 shipped prompts split by category
+    rows = _rows(out)
+    coefs = [float(r["kl_coef"]) for r in rows]
+    assert coefs[0] == 0.2
+    for prev, nxt in zip(rows, rows[1:]):
+        assert float(nxt["kl_coef"]) == pytest.approx(_expected_next(float(prev["kl_coef"]), float(prev["train_kl"])),
+                                                      rel=KL_COEF_RTOL)
+    # resuming from round 2 of a fresh 2-round run continues the controller where it was
+    out2 = tmp_path / "resumed"
+    base = ["rlhf", "--config", str(CONFIG), "--checkpoint-every", "1", "--quiet", "--out", str(out2)]
+    assert CliRunner().invoke(main, [*base, "--rounds", "2"]).exit_code == 0
+    res = CliRunner().invoke(main, [*base, "--rounds", "3", "--resume"])
+    assert res.exit_code == 0, res.output
+    resumed = _rows(out2)  # the rows of the resumed segment: round 3 only
+    assert [r["round"] for r in resumed] == ["2"]
+    assert float(resumed[0]["kl_coef"]) == coefs[2] != coefs[0]
+
+
+def test_eval_samples_zero_skips_evaluation(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["rlhf", "--config", str(CONFIG), "--rounds", "1", "--eval-samples", "0",
+                                    "--quiet", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "evaluation skipped" in res.output
+    row = _rows(out)[0]
+    assert row["reward_harmless"] == "" and row["kl"] == "" and row["train_reward_harmless"] != ""
