@@ -157,6 +157,11 @@ class RLHFTask:
     def device(self):
         return next(iter(self._template.values())).device
 
+    @property
+    def evaluates(self) -> bool:
+        """False with ``eval_samples`` = 0: the engine then evaluates no round (F(x_t) stays NaN)."""
+        return self.eval_samples > 0
+
     def initial_point(self) -> np.ndarray:
         return self._x0.copy()
 
