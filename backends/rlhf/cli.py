@@ -186,10 +186,14 @@ def assemble(config_path, options: dict, given: set[str]) -> tuple[dict, dict, d
 @click.option("--resume", is_flag=True, help="Continue the main run from OUT/checkpoint.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUT,
               show_default=True)
+@click.option("--log", "logs", type=click.Choice(["json", "tensorboard"]), multiple=True,
+              help="Extra logs (repeatable): 'tensorboard' writes the per-round scalars (rewards, KL, KL "
+                   "coefficient, D_lambda, lambda) to OUT/tensorboard (pip install 'firm[tensorboard]'); the "
+                   "JSON / CSV history is always written.")
 @click.option("--quiet", is_flag=True,
               help="No progress bars and no warnings (also those of transformers, huggingface_hub, datasets).")
 @click.pass_context
-def rlhf(ctx, config_path, reward_models, threads, resume, out_dir, quiet, **options):
+def rlhf(ctx, config_path, reward_models, threads, resume, out_dir, logs, quiet, **options):
     """Federated multi-objective RLHF of a LoRA adapter with any algorithm of the engine.
 
     With no options: 2 simulated clients with different prompt mixes fine-tune a LoRA adapter on a tiny
@@ -212,6 +216,13 @@ def rlhf(ctx, config_path, reward_models, threads, resume, out_dir, quiet, **opt
         from .hub import ModelUnavailableError
     except ImportError as exc:
         raise click.ClickException(str(exc)) from None
+    if "tensorboard" in logs:
+        from .tensorboard_log import require_tensorboard
+
+        try:
+            require_tensorboard()
+        except ImportError as exc:
+            raise click.UsageError(str(exc)) from None
     silence_stack(quiet)
     torch.set_num_threads(threads)
     given = {k for k in options if ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT}
@@ -252,7 +263,7 @@ def rlhf(ctx, config_path, reward_models, threads, resume, out_dir, quiet, **opt
     try:
         s = run_rlhf(out_dir, task_cfg, algorithm, run_d["rounds"], eval_every=run_d["eval_every"],
                      sweep=run_d["sweep"], progress=progress, checkpoint_every=run_d["checkpoint_every"],
-                     resume=resume)
+                     resume=resume, tensorboard="tensorboard" in logs)
     except ModelUnavailableError as exc:
         raise click.ClickException(str(exc)) from None
     except ValueError as exc:  # e.g. a checkpoint of another run under --resume

@@ -145,13 +145,14 @@ def rows_to_json(rows: list[dict]) -> list[dict]:
 
 def run_rlhf(out_dir: Path, task_cfg: LLMTaskConfig, algorithm: AlgorithmConfig, rounds: int, *,
              eval_every: int = 1, sweep: bool = True, progress=None, checkpoint_every: int | None = None,
-             resume: bool = False, task=None) -> dict:
+             resume: bool = False, task=None, tensorboard: bool = False) -> dict:
     """Run and write everything under ``out_dir``; returns the summary dict (also in summary.json).
 
     ``progress``: None or a factory ``desc -> context manager yielding a hook`` (a progress bar).
     The main run checkpoints under ``out_dir/checkpoint`` (every ``checkpoint_every`` rounds and at the
     end); ``resume`` continues it from there. The sweep (other preferences, for the Pareto plot) runs
-    only without per-client preferences."""
+    only without per-client preferences. ``tensorboard``: also write the per-round scalars under
+    ``out_dir/tensorboard`` (needs the tensorboard extra)."""
     import contextlib
 
     out_dir = Path(out_dir)
@@ -192,6 +193,10 @@ def run_rlhf(out_dir: Path, task_cfg: LLMTaskConfig, algorithm: AlgorithmConfig,
     hist.to_json(out_dir / "history.json")
     (out_dir / "rounds.json").write_text(json.dumps(rows_to_json(rows), indent=1))
     write_rounds_csv(out_dir / "rounds.csv", rows, names, task.bytes_per_float)
+    if tensorboard:  # scalars for TensorBoard next to the JSON / CSV history (firm[tensorboard])
+        from .tensorboard_log import write_tensorboard
+
+        write_tensorboard(out_dir / "tensorboard", rows, names)
     up = [r["record"].uplink_floats * task.bytes_per_float for r in rows]
     weights = task.client_preferences if task.client_preferences is not None else main_pref
     mean_p = np.mean(np.atleast_2d(weights), axis=0)

@@ -72,3 +72,26 @@ def test_eval_samples_zero_skips_evaluation(tmp_path, monkeypatch):
     assert "evaluation skipped" in res.output
     row = _rows(out)[0]
     assert row["reward_harmless"] == "" and row["kl"] == "" and row["train_reward_harmless"] != ""
+
+
+def test_log_tensorboard_writes_the_rounds_scalars(tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["rlhf", "--config", str(CONFIG), "--rounds", "2", "--log", "tensorboard",
+                                    "--quiet", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    acc = EventAccumulator(str(out / "tensorboard"))
+    acc.Reload()
+    rows = _rows(out)
+    for tag, col in (("train/kl", "train_kl"), ("train/kl_coef", "kl_coef"), ("train/reward_harmless",
+                                                                               "train_reward_harmless"),
+                     ("federated/d_lambda", "d_lambda")):
+        got = [(e.step, e.value) for e in acc.Scalars(tag)]
+        want = [(int(r["round"]), float(r[col])) for r in rows]
+        assert [s for s, _ in got] == [s for s, _ in want]
+        np_want = [v for _, v in want]
+        assert [v for _, v in got] == pytest.approx(np_want, rel=1e-6)  # TensorBoard stores float32
+    assert [e.step for e in acc.Scalars("eval/kl")] == [0]  # evaluated rounds only (eval_every = 2)

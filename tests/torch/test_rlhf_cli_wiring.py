@@ -178,3 +178,11 @@ def test_rlhf_help_states_the_beta_convention():
     assert res.exit_code == 0
     text = " ".join(res.output.split())
     assert "beta is absolute everywhere in firm" in text and "--beta-relative" in text and "tr(Q) / M" in text
+
+
+def test_log_tensorboard_without_the_package_names_the_extra(tmp_path, no_model, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
+    res = invoke(tmp_path, "--log", "tensorboard")
+    assert res.exit_code == 2 and "firm[tensorboard]" in res.output and "Traceback" not in res.output
