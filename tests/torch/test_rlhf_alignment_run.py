@@ -95,3 +95,20 @@ def test_log_tensorboard_writes_the_rounds_scalars(tmp_path, monkeypatch):
         np_want = [v for _, v in want]
         assert [v for _, v in got] == pytest.approx(np_want, rel=1e-6)  # TensorBoard stores float32
     assert [e.step for e in acc.Scalars("eval/kl")] == [0]  # evaluated rounds only (eval_every = 2)
+
+
+def test_quiet_leaves_stderr_empty(tmp_path):
+    """--quiet in a real process: no progress bar or warning of the stack reaches stderr."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "MPLBACKEND": "Agg"}
+    proc = subprocess.run([sys.executable, "-m", "firm.cli", "rlhf", "--rounds", "1", "--local-steps", "1",
+                           "--group-size", "2", "--prompts-per-step", "1", "--max-new-tokens", "4",
+                           "--eval-samples", "2", "--no-sweep", "--device", "cpu", "--quiet",
+                           "--out", str(tmp_path / "q")], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert "KL to reference" in proc.stdout
