@@ -186,3 +186,18 @@ def test_log_tensorboard_without_the_package_names_the_extra(tmp_path, no_model,
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
     res = invoke(tmp_path, "--log", "tensorboard")
     assert res.exit_code == 2 and "firm[tensorboard]" in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("name", ["helpful_harmless_smollm2.toml", "helpful_harmless_tiny.toml", "rlhf_tiny.toml",
+                                  "rlhf_smollm2_gpu.toml"])
+def test_shipped_rlhf_configs_are_accepted(tmp_path, no_model, monkeypatch, name):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(root)  # reward paths in the configs are relative to the repository
+    res = invoke(tmp_path, "--config", str(root / "examples" / "configs" / name))  # --device cpu overrides
+    assert "captured the run" in res.output, res.output
+    task, algo = no_model["task"], no_model["algorithm"]
+    assert algo.beta == 0.5 and task.beta_relative is True  # every shipped config keeps the relative beta
+    if name.startswith("helpful_harmless"):
+        assert task.prompt_set() == "alignment" and task.split_by == "category" and "harmless" in task.rewards
