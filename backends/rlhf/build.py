@@ -104,7 +104,8 @@ class LLMTaskConfig:
         if self.eval_samples == 1:
             raise err("eval_samples", "0 (no evaluation) or an integer >= 2")
         for name in ("prompts", "split_by", "system_prompt"):
-            if getattr(self, name) is not None and (not isinstance(getattr(self, name), str) or not getattr(self, name)):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, str) or not v):
                 raise err(name, "a non-empty string or None")
         if not isinstance(self.prompt_field, str) or not self.prompt_field:
             raise err("prompt_field", "a non-empty column name")

@@ -125,7 +125,8 @@ def assemble(config_path, options: dict, given: set[str]) -> tuple[dict, dict, d
                    "helpful/harmless requests). Default: 'alignment' when a reward is harmless or helpful, "
                    "else the shipped sentence openings.")
 @click.option("--prompt-field", default="prompt", show_default=True, help="The prompt column of a prompts file.")
-@click.option("--split-by", default=None, help="Split the prompts across clients by this column (one value per client).")
+@click.option("--split-by", default=None,
+              help="Split the prompts across clients by this column (one value per client).")
 @click.option("--dirichlet-alpha", type=float, default=None,
               help="Split the prompts by Dirichlet(alpha) shares (of each --split-by value when given); "
                    "default: i.i.d.")

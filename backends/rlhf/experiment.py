@@ -124,7 +124,8 @@ def _final(task, history) -> dict:
 def write_rounds_csv(path: Path, rows: list[dict], names: list[str], bytes_per_float: int) -> None:
     """One line per round: training and evaluation rewards, KL, D_lambda, D_x, lambda_bar, uplink /
     downlink bytes of the real tensors, dropped clients, wall time."""
-    cols = ["round", *[f"train_reward_{n}" for n in names], "train_kl", "kl_coef", *[f"reward_{n}" for n in names], "kl",
+    cols = ["round", *[f"train_reward_{n}" for n in names], "train_kl", "kl_coef",
+            *[f"reward_{n}" for n in names], "kl",
             "d_lambda", "d_x", *[f"lambda_mean_{n}" for n in names], "lambda_pref_dev", "uplink_bytes",
             "downlink_bytes", "num_dropped", "wall_time"]
     with open(path, "w", newline="") as f:
