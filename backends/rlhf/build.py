@@ -9,6 +9,7 @@ and the RLHF loss settings of a local step.
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 from dataclasses import dataclass
 
@@ -17,7 +18,10 @@ from .device import check_device_spec, check_dtype_name
 
 #: RLHFConfig fields a task config sets (the algorithm fields come from the engine's AlgorithmConfig)
 LOCAL_FIELDS = ("prompts_per_step", "group_size", "max_new_tokens", "temperature", "kl_coef", "advantage",
-                "optimizer", "grad_method", "beta_relative")
+                "optimizer", "grad_method", "beta_relative", "use_chat_template", "system_prompt")
+#: rewards whose task uses the shipped helpful-vs-harmless prompts when ``prompts`` is left unset
+ALIGNMENT_REWARDS = ("harmless", "helpful")
+KL_CONTROLS = ("adaptive", "fixed")
 
 
 @dataclass(frozen=True)
@@ -25,10 +29,24 @@ class LLMTaskConfig:
     """A federated LoRA RLHF task.
 
     model : "tiny" (offline, built from Python's docs), "smollm2", a local directory or a cached hub id.
-    rewards : reward sources, one objective each (built-in names or reward-model directories).
-    num_clients, heterogeneity : N, and the share of a client's prompts from its home mix (used when
-        ``client_mixes`` is None).
-    client_mixes : None, or one {prompt mix: share} per client.
+    rewards : the objectives, in order, exactly as listed (``rewards.parse_reward_specs``: built-in names,
+        reward-model folders, module:callable or file.py:callable).
+    prompts : None (the shipped prompts of the task: the helpful-vs-harmless set when a reward is
+        harmless or helpful, else the sentence openings of the sentiment-vs-brevity task), "alignment"
+        (the shipped helpful-vs-harmless set) or a prompts file (``prompts.load_prompts``).
+    prompt_field : the prompt column of a .jsonl / .json / .csv / .tsv / .parquet file.
+    split_by / dirichlet_alpha : how a prompt set is split across clients (``prompts.split_prompts``):
+        neither = i.i.d.; split_by = a column (one client per value); dirichlet_alpha = Dirichlet shares
+        (of each column value when split_by is given too).
+    num_clients, heterogeneity : N, and the share of a client's prompts from its home mix (shipped
+        sentence openings only, used when ``client_mixes`` is None).
+    client_mixes : None, or one {prompt mix: share} per client (shipped sentence openings only).
+    use_chat_template / system_prompt : render prompts with the tokenizer's chat template (when it has
+        one) and an optional system turn (``chat.format_prompts``).
+    kl_control : "adaptive" (``kl_control.AdaptiveKL`` from ``kl_coef`` toward ``kl_target`` nats per
+        completion, updated once per round with the round's mean training KL, ``kl_horizon`` rounds) or
+        "fixed" (``kl_coef`` throughout).
+    beta_relative : False (default): the algorithm's beta is used as is; True: beta * tr(Q) / M.
     client_preferences : None, or one preference p_i (M numbers, normalized) per client.
     seed : prompt pools and evaluation sampling.   lora_seed : the adapter's initialization.
     device / dtype : "auto" | "cpu" | "cuda" | "cuda:N" and "float32" | "bfloat16" | "float16" of the base.
@@ -38,6 +56,10 @@ class LLMTaskConfig:
 
     model: str = "tiny"
     rewards: tuple[str, ...] = ("positive_sentiment", "brevity")
+    prompts: str | None = None
+    prompt_field: str = "prompt"
+    split_by: str | None = None
+    dirichlet_alpha: float | None = None
     num_clients: int = 2
     heterogeneity: float = 0.8
     client_mixes: tuple[dict, ...] | None = None
@@ -53,11 +75,16 @@ class LLMTaskConfig:
     group_size: int = 8
     max_new_tokens: int = 24
     temperature: float = 1.0
-    kl_coef: float = 0.05
+    kl_coef: float = 0.2
+    kl_control: str = "adaptive"
+    kl_target: float = 3.0
+    kl_horizon: float = 1.0
     advantage: str = "grpo"
     optimizer: str = "adam"
     grad_method: str = "autograd"
-    beta_relative: bool = True
+    beta_relative: bool = False
+    use_chat_template: bool = True
+    system_prompt: str | None = None
 
     def __post_init__(self):
         def err(name, req):
@@ -70,10 +97,40 @@ class LLMTaskConfig:
         if not rewards or not all(isinstance(r, str) and r for r in rewards) or len(set(rewards)) != len(rewards):
             raise err("rewards", "distinct non-empty reward names")
         set_("rewards", rewards)
-        for name, low in (("num_clients", 1), ("seed", 0), ("lora_seed", 0), ("eval_samples", 2)):
+        for name, low in (("num_clients", 1), ("seed", 0), ("lora_seed", 0), ("eval_samples", 0)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
                 raise err(name, f"an integer >= {low}")
+        if self.eval_samples == 1:
+            raise err("eval_samples", "0 (no evaluation) or an integer >= 2")
+        for name in ("prompts", "split_by", "system_prompt"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, str) or not v):
+                raise err(name, "a non-empty string or None")
+        if not isinstance(self.prompt_field, str) or not self.prompt_field:
+            raise err("prompt_field", "a non-empty column name")
+        a = self.dirichlet_alpha
+        if a is not None and (isinstance(a, bool) or not isinstance(a, numbers.Real) or not math.isfinite(a) or a <= 0):
+            raise err("dirichlet_alpha", "a finite number > 0 or None")
+        if self.prompt_set() is None and (self.split_by is not None or a is not None):
+            raise err("split_by", "None unless `prompts` names a prompt set (the sentence openings are split "
+                                  "by `heterogeneity` / `client_mixes`)")
+        if self.client_mixes is not None and self.prompt_set() is not None:
+            raise err("client_mixes", "None with `prompts` (mixes pick from the shipped sentence openings; "
+                                      "split a prompt set with split_by / dirichlet_alpha)")
+        if self.kl_control not in KL_CONTROLS:
+            raise err("kl_control", f"one of {KL_CONTROLS}")
+        for name in ("kl_coef", "kl_target", "kl_horizon"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0 \
+                    or (v == 0 and name != "kl_coef"):
+                raise err(name, ">= 0 and finite" if name == "kl_coef" else "> 0 and finite")
+        if self.kl_control == "adaptive" and self.kl_coef == 0:
+            raise err("kl_coef", "> 0 with kl_control = 'adaptive' (a zero coefficient never moves)")
+        self.kl_controller()
+        for name in ("beta_relative", "use_chat_template"):
+            if not isinstance(getattr(self, name), bool):
+                raise err(name, "true or false")
         h = self.heterogeneity
         if isinstance(h, bool) or not isinstance(h, numbers.Real) or not 0 <= h <= 1:
             raise err("heterogeneity", "a number in [0, 1]")
@@ -89,6 +146,20 @@ class LLMTaskConfig:
             set_("client_preferences", tuple(tuple(float(v) for v in row) for row in p))
         self.lora_spec()
         self.local_config()
+
+    def prompt_set(self) -> str | None:
+        """None (the shipped sentence openings, split by mixes), "alignment" or a prompts file path."""
+        if self.prompts is not None:
+            return self.prompts
+        return "alignment" if any(r in ALIGNMENT_REWARDS for r in self.rewards) else None
+
+    def kl_controller(self):
+        """A fresh KL coefficient controller: AdaptiveKL(kl_coef, kl_target, kl_horizon) or FixedKL(kl_coef)."""
+        from .kl_control import AdaptiveKL, FixedKL
+
+        if self.kl_control == "fixed":
+            return FixedKL(float(self.kl_coef))
+        return AdaptiveKL(float(self.kl_coef), float(self.kl_target), float(self.kl_horizon))
 
     def lora_spec(self):
         from .policy import LoraSpec
@@ -130,16 +201,48 @@ def build_task(cfg: LLMTaskConfig, *, progress: bool = False):
     from .client_data import client_pools
     from .device import resolve_device, resolve_dtype
     from .policy import attach_lora, load_base
-    from .rewards import resolve_reward
+    from .rewards import parse_reward_specs
     from .task import RLHFTask
 
+    rewards = parse_reward_specs(list(cfg.rewards), option="rewards")
+    pools, eval_prompts = task_prompts(cfg)
     device = resolve_device(cfg.device)
     dtype = resolve_dtype(cfg.dtype, device)
     base, tok = load_base(cfg.model, progress=progress, dtype=dtype)
     base.to(device)
     model = attach_lora(base, cfg.lora_spec(), seed=cfg.lora_seed)
-    rewards = [resolve_reward(r) for r in cfg.rewards]
-    pools = client_pools(cfg.num_clients, mixes=cfg.client_mixes, heterogeneity=cfg.heterogeneity, seed=cfg.seed)
     return RLHFTask(model, tok, rewards, pools, cfg.local_config(), client_preferences=cfg.client_preferences,
-                    eval_samples=cfg.eval_samples, seed=cfg.seed,
+                    eval_prompts=eval_prompts, eval_samples=cfg.eval_samples, seed=cfg.seed,
+                    kl_controller=cfg.kl_controller(),
                     description={"task_config": {k: v for k, v in cfg.to_dict().items() if k != "device"}})
+
+
+def task_prompts(cfg: LLMTaskConfig) -> tuple[list[list[str]], list[str]]:
+    """(one prompt pool per client, the evaluation prompts) of a task config, before any model loads.
+
+    The shipped sentence openings: pools by ``client_mixes`` / ``heterogeneity``, evaluation on all of them.
+    A prompt set ("alignment" or a file): ``split_prompts`` by ``split_by`` / ``dirichlet_alpha``, and
+    evaluation on the whole set. A bad file or split raises ValueError naming the field."""
+    from .client_data import client_pools
+    from .prompts import alignment_prompt_records, all_prompts, load_prompt_records, split_prompts
+
+    which = cfg.prompt_set()
+    if which is None:
+        pools = client_pools(cfg.num_clients, mixes=cfg.client_mixes, heterogeneity=cfg.heterogeneity, seed=cfg.seed)
+        return pools, all_prompts()
+    field = "prompt" if which == "alignment" else cfg.prompt_field
+    records = alignment_prompt_records() if which == "alignment" else load_prompt_records(which, field=field)
+    prompts = [r[field] for r in records]
+    column = None
+    if cfg.split_by is not None:
+        missing = [i for i, r in enumerate(records) if cfg.split_by not in r]
+        if missing:
+            raise ValueError(f"LLMTaskConfig: `split_by` = {cfg.split_by!r}: record {missing[0] + 1} of the prompts "
+                             f"has no such column (it has {sorted(records[missing[0]])})")
+        column = [r[cfg.split_by] for r in records]
+    try:
+        pools = split_prompts(prompts, cfg.num_clients, alpha=cfg.dirichlet_alpha, column_values=column, seed=cfg.seed)
+    except ValueError as exc:
+        raise ValueError(f"LLMTaskConfig: splitting {len(prompts)} prompts across {cfg.num_clients} clients: {exc}") \
+            from None
+    return pools, prompts

@@ -5,7 +5,9 @@ One loop serves every backend: ``firm_core.federated.run(task, AlgorithmConfig, 
 lambda, communication (in the adapter's bytes), dropped clients, wall time, and in its extras the RLHF
 scalars (training rewards and KL of the clients' steps, from the task's ``pop_round_extras``;
 evaluation rewards and KL of x_t on the rounds that are evaluated). :class:`RoundCollector`, the run's
-progress hook, adds each client's mean lambda of the round.
+progress hook, adds each client's mean lambda of the round and, with a KL controller, the coefficient the
+round used, then updates the controller with the round's training KL (its states are saved next to the
+checkpoint folder so that a resume continues it).
 """
 
 from __future__ import annotations
@@ -47,17 +49,29 @@ def sweep_preferences(m: int, main: np.ndarray) -> list[np.ndarray]:
     return out
 
 
+#: per-round KL controller states of the main run, next to its checkpoint folder
+KL_STATES_FILE = "kl_controller.json"
+
+
 class RoundCollector:
     """Progress hook of a run on an RLHFTask: one row per round with the engine's record, its extras
     and each client's mean lambda; forwards to ``inner`` (a progress bar) when given."""
 
     def __init__(self, task, inner=None):
         self.task, self.inner, self.rows = task, inner, []
+        self.kl_states: dict[str, dict] = {}  # rounds done -> the KL controller then (to resume from)
+        self.kl_file: Path | None = None
         task.last_eval = {}
 
     def __call__(self, record, total):
         self.task.last_eval = {}  # so that after the run it holds the evaluation of x_T alone
         row = {"round": record.round, **record.extras}
+        if getattr(self.task, "kl_controller", None) is not None:  # the coefficient this round used, then update
+            row["kl_coef"] = float(self.task.local.kl_coef)
+            self.task.update_kl(row.get("train_kl", math.nan))
+            self.kl_states[str(record.round + 1)] = self.task.kl_controller.to_dict()  # after round+1 rounds
+            if self.kl_file is not None:
+                self.kl_file.write_text(json.dumps(self.kl_states))
         row["client_lambdas"] = self.task.popped_client_lambdas.tolist()
         row["record"] = record
         self.rows.append(row)
@@ -67,8 +81,27 @@ class RoundCollector:
 
 def run_task(task, algorithm: AlgorithmConfig, rounds: int, *, eval_every: int = 1, progress=None,
              checkpoint_dir=None, checkpoint_every=None, resume_from=None):
-    """(History, per-round rows) of one engine run of ``task``; the final point is evaluated."""
+    """(History, per-round rows) of one engine run of ``task``; the final point is evaluated.
+
+    The task's KL controller restarts from its initial state, or under ``resume_from`` from the state it
+    had after the checkpoint's round (``kl_controller.json`` next to the checkpoint folder)."""
+    from firm_core.federated.checkpoint import checkpoint_round
+
+    kl_file = Path(checkpoint_dir).parent / KL_STATES_FILE if checkpoint_dir is not None else None
+    states = json.loads(kl_file.read_text()) if kl_file is not None and kl_file.is_file() else {}
+    start = checkpoint_round(resume_from) if resume_from is not None else None
+    if getattr(task, "kl_controller", None) is not None:
+        if start and str(start) not in states:
+            raise ValueError(f"cannot resume from {resume_from}: {kl_file} has no KL controller state for "
+                             f"round {start}")
+        task.reset_kl(states.get(str(start)) if start else None)
     collector = RoundCollector(task, progress)
+    if start:
+        collector.kl_states = {k: v for k, v in states.items() if int(k) <= start}
+        if kl_file is not None:
+            kl_file.write_text(json.dumps(collector.kl_states))
+    if kl_file is not None and getattr(task, "kl_controller", None) is not None:
+        collector.kl_file = kl_file
     cfg = RunConfig(rounds=rounds, eval_every=eval_every, checkpoint_every=checkpoint_every, name="rlhf")
     history = run(task, algorithm, cfg, progress=collector, checkpoint_dir=checkpoint_dir, resume_from=resume_from)
     return history, collector.rows
@@ -77,6 +110,8 @@ def run_task(task, algorithm: AlgorithmConfig, rounds: int, *, eval_every: int =
 def _final(task, history) -> dict:
     """Evaluation rewards / KL of x_T (the engine evaluated it last)."""
     ev = task.last_eval or task.evaluate(np.asarray(history.final_point["x"]))
+    if "rewards" not in ev:  # evaluation is off (eval_samples = 0)
+        return {"rewards": [math.nan] * task.num_objectives, "kl": math.nan, "samples": []}
     return {"rewards": np.asarray(ev["rewards"], dtype=np.float64).tolist(), "kl": float(ev["kl"]),
             "samples": list(ev.get("samples", []))}
 
@@ -84,7 +119,8 @@ def _final(task, history) -> dict:
 def write_rounds_csv(path: Path, rows: list[dict], names: list[str]) -> None:
     """One line per round: training and evaluation rewards, KL, D_lambda, D_x, lambda_bar, uplink /
     downlink bytes of the real tensors, dropped clients, wall time."""
-    cols = ["round", *[f"train_reward_{n}" for n in names], "train_kl", *[f"reward_{n}" for n in names], "kl",
+    cols = ["round", *[f"train_reward_{n}" for n in names], "train_kl", "kl_coef",
+            *[f"reward_{n}" for n in names], "kl",
             "d_lambda", "d_x", *[f"lambda_mean_{n}" for n in names], "lambda_pref_dev", "uplink_bytes",
             "downlink_bytes", "num_dropped", "wall_time"]
     with open(path, "w", newline="") as f:
@@ -105,13 +141,14 @@ def rows_to_json(rows: list[dict]) -> list[dict]:
 
 def run_rlhf(out_dir: Path, task_cfg: LLMTaskConfig, algorithm: AlgorithmConfig, rounds: int, *,
              eval_every: int = 1, sweep: bool = True, progress=None, checkpoint_every: int | None = None,
-             resume: bool = False, task=None) -> dict:
+             resume: bool = False, task=None, tensorboard: bool = False) -> dict:
     """Run and write everything under ``out_dir``; returns the summary dict (also in summary.json).
 
     ``progress``: None or a factory ``desc -> context manager yielding a hook`` (a progress bar).
     The main run checkpoints under ``out_dir/checkpoint`` (every ``checkpoint_every`` rounds and at the
     end); ``resume`` continues it from there. The sweep (other preferences, for the Pareto plot) runs
-    only without per-client preferences."""
+    only without per-client preferences. ``tensorboard``: also write the per-round scalars under
+    ``out_dir/tensorboard`` (needs the tensorboard extra)."""
     import contextlib
 
     out_dir = Path(out_dir)
@@ -152,6 +189,10 @@ def run_rlhf(out_dir: Path, task_cfg: LLMTaskConfig, algorithm: AlgorithmConfig,
     hist.to_json(out_dir / "history.json")
     (out_dir / "rounds.json").write_text(json.dumps(rows_to_json(rows), indent=1))
     write_rounds_csv(out_dir / "rounds.csv", rows, names)
+    if tensorboard:  # scalars for TensorBoard next to the JSON / CSV history (firm[tensorboard])
+        from .tensorboard_log import write_tensorboard
+
+        write_tensorboard(out_dir / "tensorboard", rows, names)
     up = [r["record"].uplink_bytes for r in rows]
     weights = task.client_preferences if task.client_preferences is not None else main_pref
     mean_p = np.mean(np.atleast_2d(weights), axis=0)
@@ -168,6 +209,8 @@ def run_rlhf(out_dir: Path, task_cfg: LLMTaskConfig, algorithm: AlgorithmConfig,
         "initial_weighted": float(np.dot(mean_p, initial)),
         "final_weighted": float(np.dot(mean_p, final["rewards"])),
         "final_kl": final["kl"],
+        "initial_kl": rows[0].get("kl", math.nan) if rows else math.nan,
+        "kl_controller": None if task.kl_controller is None else task.kl_controller.to_dict(),
         "uplink_bytes_total": int(sum(up)),
         "uplink_bytes_per_client_round": _per_client(rows[0]["record"]) if rows else 0,
         "adapter_bytes": state_nbytes(task.point_state(x_final)),

@@ -29,7 +29,8 @@ def _series(rows, key) -> np.ndarray:
 
 
 def plot_reward_curves(rows: list[dict], objectives: list[str], path: Path) -> None:
-    """Training reward per objective (solid) and evaluation reward of x_t (dots), and KL, per round."""
+    """Training reward per objective (solid) and evaluation reward of x_t (dots), and next to them the KL
+    (training and evaluation) with the KL coefficient, per round."""
     plt = _plt()
     rounds = [r["round"] for r in rows]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -44,6 +45,12 @@ def plot_reward_curves(rows: list[dict], objectives: list[str], path: Path) -> N
     ev = _series(rows, "kl")
     if np.isfinite(ev).any():
         axes[1].plot(rounds, ev, color="gray", ls=":", marker="s", ms=3, label="eval of x_t")
+    coef = _series(rows, "kl_coef")
+    if np.isfinite(coef).any():  # the adaptive controller's coefficient, on its own axis
+        twin = axes[1].twinx()
+        twin.plot(rounds, coef, color="tab:red", ls="--", label="KL coefficient")
+        twin.set_ylabel("KL coefficient", color="tab:red")
+        twin.legend(fontsize=7, loc="lower right")
     axes[1].set(xlabel="round", ylabel="KL(policy || reference) per completion", title="KL to reference")
     axes[1].legend(fontsize=7)
     _integer_rounds(axes)
@@ -77,7 +84,8 @@ def plot_lambda(rows: list[dict], objectives: list[str], preference, path: Path)
 
 
 def plot_pareto(points: list[dict], objectives: list[str], path: Path) -> None:
-    """Final evaluation rewards (first two objectives) for each preference in the sweep."""
+    """Final evaluation rewards (first two objectives) for each preference in the sweep, each point
+    labelled with its preference and its KL to the reference."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 4.2))
     init = points[0]["initial"]
@@ -87,7 +95,9 @@ def plot_pareto(points: list[dict], objectives: list[str], path: Path) -> None:
     for pt in points:
         r = pt["final"]
         ax.scatter([r[0]], [r[1]], s=40)
-        ax.annotate(f"p={tuple(round(v, 2) for v in pt['preference'])}", (r[0], r[1]), fontsize=7,
+        kl = pt.get("final_kl")
+        kl_text = "" if kl is None or not np.isfinite(kl) else f", KL {kl:.2f}"
+        ax.annotate(f"p={tuple(round(v, 2) for v in pt['preference'])}{kl_text}", (r[0], r[1]), fontsize=7,
                     textcoords="offset points", xytext=(4, 4))
     ax.set(xlabel=objectives[0], ylabel=objectives[1], title="final rewards over a preference sweep")
     ax.legend(fontsize=8)

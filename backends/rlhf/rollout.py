@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ._imports import require_llm_stack
+from .chat import completion_mask, format_prompts, has_chat_template, stop_token_ids
 
 require_llm_stack()
 
@@ -34,9 +35,15 @@ class Rollout:
 
 @torch.no_grad()
 def sample_group(model, tokenizer, prompts: list[str], group_size: int, max_new_tokens: int,
-                 temperature: float = 1.0, seed: int | None = None) -> Rollout:
+                 temperature: float = 1.0, seed: int | None = None, *, use_chat_template: bool = True,
+                 system_prompt: str | None = None) -> Rollout:
     """Sample ``group_size`` completions per prompt (ancestral sampling, no top-k/top-p): one batched
-    ``generate`` call over all prompts x group, with the KV cache, on the model's device."""
+    ``generate`` call over all prompts x group, with the KV cache, on the model's device.
+
+    The model sees each prompt as ``chat.format_prompts`` renders it (the tokenizer's chat template when
+    it has one and ``use_chat_template``; then tokenized with ``add_special_tokens=False``); sampling stops
+    at any of ``chat.stop_token_ids`` (the end-of-turn token of an instruct model). ``Rollout.prompts``
+    keep the raw prompt text (what the rewards score)."""
     if group_size < 2:
         raise ValueError(f"`group_size` must be >= 2 for group-normalized advantages, got {group_size}")
     if not prompts:
@@ -44,18 +51,21 @@ def sample_group(model, tokenizer, prompts: list[str], group_size: int, max_new_
     if seed is not None:
         torch.manual_seed(seed)
     device = next(model.parameters()).device
-    flat = [p for p in prompts for _ in range(group_size)]
-    enc = tokenizer(flat, return_tensors="pt", padding=True).to(device)
+    templated = use_chat_template and has_chat_template(tokenizer)
+    shown = format_prompts(tokenizer, list(prompts), use_chat_template=use_chat_template, system_prompt=system_prompt)
+    flat = [p for p in shown for _ in range(group_size)]
+    enc = tokenizer(flat, return_tensors="pt", padding=True,
+                    **({"add_special_tokens": False} if templated else {})).to(device)
+    stop_ids = stop_token_ids(tokenizer, getattr(model, "generation_config", None))
     out = model.generate(**enc, do_sample=True, top_k=0, top_p=1.0, temperature=temperature,
                          max_new_tokens=max_new_tokens, min_new_tokens=1, use_cache=True,
-                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+                         pad_token_id=tokenizer.pad_token_id, eos_token_id=stop_ids)
     plen = enc["input_ids"].shape[1]
     gen = out[:, plen:]
-    is_eos = gen == tokenizer.eos_token_id
-    # mask: tokens up to and including the first EOS
-    after_eos = (is_eos.cumsum(dim=1) - is_eos.long()) > 0
-    cmask = (~after_eos).long()
-    texts = tokenizer.batch_decode(gen.masked_fill(is_eos | after_eos, tokenizer.pad_token_id),
+    # mask: tokens up to and including the first stop token
+    cmask = completion_mask(gen, stop_ids)
+    is_stop = torch.isin(gen, torch.as_tensor(stop_ids, device=gen.device))
+    texts = tokenizer.batch_decode(gen.masked_fill(is_stop | (cmask == 0), tokenizer.pad_token_id),
                                    skip_special_tokens=True)
     attn = torch.cat([enc["attention_mask"], cmask], dim=1)
     return Rollout(list(prompts), group_size, out, attn, plen, cmask, texts)

@@ -81,12 +81,15 @@ class RLHFTask:
     client_weights : (N,) >= 0, or None: proportional to the pool sizes. Normalized to sum 1.
     eval_prompts / eval_samples / seed : the evaluation batch: ``eval_samples`` completions of each
         evaluation prompt (default: every shipped prompt), sampled with torch seed seed + EVAL_SEED_OFFSET.
+        ``eval_samples`` = 0: no evaluation (``evaluate`` returns NaN metrics without sampling).
+    kl_controller : None (``local.kl_coef`` throughout) or a ``kl_control`` controller whose ``value`` is
+        the clients' KL coefficient; the run updates it once per round (:meth:`update_kl`).
     description : JSON-safe dict merged into :meth:`describe` (how the task was built).
     """
 
     def __init__(self, model, tokenizer, rewards, pools, local: RLHFConfig | None = None, *,
                  client_preferences=None, client_weights=None, eval_prompts=None, eval_samples: int = 8,
-                 seed: int = 0, description: dict | None = None):
+                 seed: int = 0, kl_controller=None, description: dict | None = None):
         self.model, self.tokenizer = model, tokenizer
         self.rewards = list(rewards)
         names = [r.name for r in self.rewards]
@@ -107,8 +110,8 @@ class RLHFTask:
             raise ValueError(f"`client_weights` must be N = {self.num_clients} finite weights >= 0 with a positive sum, "
                              f"got {w.tolist()}")
         self.client_weights = w / w.sum()
-        if isinstance(eval_samples, bool) or not isinstance(eval_samples, int) or eval_samples < 2:
-            raise ValueError(f"`eval_samples` must be an integer >= 2, got {eval_samples!r}")
+        if isinstance(eval_samples, bool) or not isinstance(eval_samples, int) or eval_samples < 0 or eval_samples == 1:
+            raise ValueError(f"`eval_samples` must be 0 (no evaluation) or an integer >= 2, got {eval_samples!r}")
         self.eval_samples = eval_samples
         self.eval_prompts = list(eval_prompts) if eval_prompts is not None else all_prompts()
         self.seed = int(seed)
@@ -121,6 +124,23 @@ class RLHFTask:
         self.round_log: list[dict] = []  # what each call of client work did (training rewards, KL, lambdas)
         self.popped_client_lambdas = np.full((self.num_clients, self.num_objectives), np.nan)
         self.last_eval: dict = {}
+        self.kl_controller = kl_controller
+        self._kl_initial = None if kl_controller is None else kl_controller.to_dict()
+        if kl_controller is not None:
+            self.local = dataclasses.replace(self.local, kl_coef=float(kl_controller.value))
+
+    def reset_kl(self, state: dict | None = None) -> None:
+        """Restart the KL controller from ``state`` (a ``to_dict``) or from its initial state."""
+        from .kl_control import controller_from_dict
+
+        if self.kl_controller is not None:
+            self.kl_controller = controller_from_dict(state if state is not None else self._kl_initial)
+            self.local = dataclasses.replace(self.local, kl_coef=float(self.kl_controller.value))
+
+    def update_kl(self, mean_kl: float) -> None:
+        """Fold one round's mean training KL into the controller; the next round uses its new value."""
+        if self.kl_controller is not None and math.isfinite(mean_kl):
+            self.local = dataclasses.replace(self.local, kl_coef=float(self.kl_controller.update(float(mean_kl))))
 
     # --- the ClientTask attributes ----------------------------------------------------------------
     @property
@@ -137,6 +157,11 @@ class RLHFTask:
     def device(self):
         return next(iter(self._template.values())).device
 
+    @property
+    def evaluates(self) -> bool:
+        """False with ``eval_samples`` = 0: the engine then evaluates no round (F(x_t) stays NaN)."""
+        return self.eval_samples > 0
+
     def initial_point(self) -> np.ndarray:
         return self._x0.copy()
 
@@ -146,7 +171,9 @@ class RLHFTask:
                 "client_weights": self.client_weights.tolist(),
                 "client_preferences": None if self.client_preferences is None else self.client_preferences.tolist(),
                 "local": {k: v for k, v in dataclasses.asdict(self.local).items()
-                          if k not in ("algorithm", "beta", "preference", "lr")},
+                          if k not in ("algorithm", "beta", "preference", "lr")
+                          and not (k == "kl_coef" and self.kl_controller is not None)},  # it moves
+                "kl_controller": self._kl_initial,
                 "eval_samples": self.eval_samples, "seed": self.seed, **self._description}
 
     # --- points <-> adapters ----------------------------------------------------------------------
@@ -312,6 +339,11 @@ class RLHFTask:
     def evaluate(self, x) -> dict:
         """Seeded evaluation of x: {"phi": NaN, "objectives": -(mean reward per objective), "dist_pareto":
         None, "reward_<name>": mean reward, "kl": KL(pi_x || reference) per completion}."""
+        if self.eval_samples == 0:
+            self.last_eval = {}
+            nan = np.full(self.num_objectives, np.nan)
+            return {"phi": math.nan, "objectives": nan, "dist_pareto": None, "kl": math.nan,
+                    **{f"reward_{n}": math.nan for n in self.objective_names}}
         self.load_point(x)
         ev = evaluate(self.model, self.tokenizer, self.rewards, self.eval_prompts, self.local,
                       seed=self.seed + EVAL_SEED_OFFSET, group_size=self.eval_samples)

@@ -44,7 +44,7 @@ class RLHFConfig:
 
     algorithm: str = "firm"
     beta: float = 0.5
-    beta_relative: bool = True  # beta in units of tr(Q)/M, the mean squared per-objective gradient norm
+    beta_relative: bool = False  # True: beta in units of tr(Q)/M, the mean squared per-objective gradient norm
     preference: tuple[float, ...] | None = None
     prompts_per_step: int = 4
     group_size: int = 8
@@ -56,6 +56,8 @@ class RLHFConfig:
     lr: float = 1e-2
     grad_method: str = "autograd"
     on_nonfinite: str = "skip"
+    use_chat_template: bool = True  # render prompts with the tokenizer's chat template when it has one
+    system_prompt: str | None = None  # a leading system turn (needs a chat template)
 
     def __post_init__(self):
         def bad(name, req):
@@ -84,6 +86,10 @@ class RLHFConfig:
             bad("grad_method", f"one of {STEP_METHODS}")
         if self.on_nonfinite not in ("raise", "skip"):
             bad("on_nonfinite", "'raise' or 'skip'")
+        if not isinstance(self.use_chat_template, bool):
+            bad("use_chat_template", "true or false")
+        if self.system_prompt is not None and not isinstance(self.system_prompt, str):
+            bad("system_prompt", "a string or None")
         if self.preference is not None:
             p = np.asarray(self.preference, dtype=float)
             if p.ndim != 1 or np.any(p < 0) or abs(p.sum() - 1) > 1e-9:
@@ -125,7 +131,8 @@ class RolloutLosses:
 
 def rollout_losses(model, tokenizer, rewards, prompts: list[str], cfg: RLHFConfig, seed: int) -> RolloutLosses:
     """Sample a group per prompt (seeded), score the M rewards, form the per-objective losses."""
-    rollout = sample_group(model, tokenizer, prompts, cfg.group_size, cfg.max_new_tokens, cfg.temperature, seed)
+    rollout = sample_group(model, tokenizer, prompts, cfg.group_size, cfg.max_new_tokens, cfg.temperature, seed,
+                           use_chat_template=cfg.use_chat_template, system_prompt=cfg.system_prompt)
     r = score(rewards, rollout.flat_prompts, rollout.completions)
     adv = group_advantages(r, cfg.group_size, cfg.advantage)
     ref = reference_logprobs(model, rollout)
@@ -206,7 +213,8 @@ def objective_jacobian(model, tokenizer, rewards, prompts: list[str], cfg: RLHFC
 def evaluate(model, tokenizer, rewards, prompts: list[str], cfg: RLHFConfig, seed: int = 12345,
              group_size: int = 8) -> dict:
     """Mean reward per objective and KL of the current adapter on ``prompts`` (seeded sampling)."""
-    rollout = sample_group(model, tokenizer, prompts, group_size, cfg.max_new_tokens, cfg.temperature, seed)
+    rollout = sample_group(model, tokenizer, prompts, group_size, cfg.max_new_tokens, cfg.temperature, seed,
+                           use_chat_template=cfg.use_chat_template, system_prompt=cfg.system_prompt)
     r = score(rewards, rollout.flat_prompts, rollout.completions)
     ref = reference_logprobs(model, rollout)
     logp = completion_logprobs(model, rollout)

@@ -154,7 +154,8 @@ class _RoundLoop:
         total, every = self.run_config.rounds, self.run_config.checkpoint_every
         while state.round < total:
             t = state.round
-            evaluate = t % self.run_config.eval_every == 0
+            # a ClientTask may turn evaluation off (``evaluates = False``): no round is then evaluated
+            evaluate = t % self.run_config.eval_every == 0 and getattr(self.problem, "evaluates", True)
             try:
                 new_state, record = self.algo.round(self.problem, state, evaluate=evaluate)
             except NUMERICAL_ERRORS as exc:

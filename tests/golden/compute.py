@@ -92,7 +92,8 @@ def tiny_rlhf() -> dict:
 
     base, tok = load_base("tiny")
     model = attach_lora(base, seed=0)
-    local = RLHFConfig(group_size=4, prompts_per_step=2, max_new_tokens=8)
+    # the settings of the recording: beta relative to tr(Q)/M, a fixed KL coefficient of 0.05
+    local = RLHFConfig(group_size=4, prompts_per_step=2, max_new_tokens=8, beta_relative=True, kl_coef=0.05)
     task = RLHFTask(model, tok, [SentimentReward(), BrevityReward()], client_prompt_pools(2, 0.8, 5), local,
                     eval_samples=2, seed=5)
     algo = AlgorithmConfig(name="firm", beta=0.5, preference=(0.5, 0.5), lr=1e-2, local_steps=1, seed=5)

@@ -123,3 +123,47 @@ def test_smollm2_answers_in_its_template_and_stops_at_im_end():
     n = int(mask.sum())
     assert n < 40 and int(gen[0, n - 1]) in stops  # ended by the end-of-turn token, not the length cap
     assert "Paris" in tok.decode(gen[0, :n], skip_special_tokens=True)
+
+
+class _ScriptedModel:
+    """Stands in for a policy in ``sample_group``: records what ``generate`` is given and appends the
+    scripted completion ids to every row."""
+
+    def __init__(self, completion_ids, generation_config=None):
+        self.completion_ids = list(completion_ids)
+        self.generation_config = generation_config
+        self.calls = []
+
+    def parameters(self):
+        yield torch.zeros(1)
+
+    def generate(self, input_ids, attention_mask, **kw):
+        self.calls.append({"input_ids": input_ids, **kw})
+        tail = torch.tensor(self.completion_ids).repeat(input_ids.shape[0], 1)
+        return torch.cat([input_ids, tail], dim=1)
+
+
+def test_sampling_renders_the_template_and_stops_at_end_of_turn(chatml_tok):
+    from backends.rlhf.rollout import sample_group
+
+    tok = chatml_tok
+    im_end = tok.convert_tokens_to_ids("<|im_end|>")
+    hello, world = tok.encode(" hello")[0], tok.encode(" world")[0]
+    model = _ScriptedModel([hello, im_end, world])
+    r = sample_group(model, tok, ["Say hi"], group_size=2, max_new_tokens=3, seed=0)
+    shown = tok.decode(model.calls[0]["input_ids"][0], skip_special_tokens=False)
+    assert shown.endswith("<|im_start|>user\nSay hi<|im_end|>\n<|im_start|>assistant\n")
+    assert im_end in model.calls[0]["eos_token_id"] and tok.eos_token_id in model.calls[0]["eos_token_id"]
+    assert r.prompts == ["Say hi"]  # the rewards see the request, not the rendered template
+    assert r.completion_mask.tolist() == [[1, 1, 0], [1, 1, 0]]  # up to and including <|im_end|>
+    assert r.completions == [tok.decode([hello])] * 2 and tok.decode([world]) not in r.completions[0]
+
+
+def test_sampling_without_the_template_passes_the_prompt_as_is(chatml_tok):
+    from backends.rlhf.rollout import sample_group
+
+    tok = chatml_tok
+    model = _ScriptedModel([tok.eos_token_id, tok.encode(" x")[0]])
+    r = sample_group(model, tok, ["Say hi"], group_size=2, max_new_tokens=2, seed=0, use_chat_template=False)
+    assert tok.decode(model.calls[0]["input_ids"][0]) == "Say hi"
+    assert r.completion_mask.tolist() == [[1, 0], [1, 0]] and r.completions == ["", ""]

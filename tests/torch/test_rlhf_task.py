@@ -37,7 +37,7 @@ def test_task_reproduces_the_golden_firm_run_of_the_old_loop(tiny_policy):
     from tests.golden.compute import load
 
     want = load("tiny_rlhf")
-    task = make_task(tiny_policy, RLHFConfig(group_size=4, prompts_per_step=2, max_new_tokens=8),
+    task = make_task(tiny_policy, RLHFConfig(group_size=4, prompts_per_step=2, max_new_tokens=8, beta_relative=True),
                      pools=client_prompt_pools(2, 0.8, 5), seed=5)
     x = task.initial_point()
     for t in range(2):
