@@ -119,7 +119,8 @@ def _settings(backend, clients, rounds, algorithm, local_steps, lr, beta, server
 @click.option("--algorithm", type=click.Choice(["firm", "local_mgda", "fedavg_ls"]), default="firm", show_default=True)
 @click.option("--local-steps", type=click.IntRange(1), default=5, show_default=True)
 @click.option("--lr", type=float, default=0.05, show_default=True)
-@click.option("--beta", type=float, default=1.0, show_default=True)
+@click.option("--beta", type=float, default=1.0, show_default=True,
+              help="FIRM's regularization, absolute (the same convention as firm run and the Python API).")
 @click.option("--server-lr", type=float, default=1.0, show_default=True)
 @click.option("--preference", default=None, help="Preference p over the objectives, e.g. 0.7,0.3 (normalized). "
               "Default uniform.")
@@ -132,8 +133,8 @@ def _settings(backend, clients, rounds, algorithm, local_steps, lr, beta, server
 @click.option("--model", default="tiny", show_default=True,
               help="rlhf: policy model: tiny, smollm2, or a directory saved by save_pretrained.")
 @click.option("--reward", "rewards", multiple=True, default=(),
-              help="rlhf: reward source (repeatable): positive_sentiment, brevity, or a reward-model directory. "
-                   "Default: positive_sentiment and brevity.")
+              help="rlhf: reward source (repeatable): harmless, helpful, positive_sentiment, brevity or a "
+                   "reward-model directory. Default: positive_sentiment and brevity.")
 @click.option("--device", default="cpu", show_default=True,
               help="rlhf: where each client's base model runs: cpu, cuda, cuda:N or auto. With one SuperNode per "
                    "GPU (CUDA_VISIBLE_DEVICES), cuda is that SuperNode's GPU.")

@@ -71,6 +71,7 @@ def run(config_path, out_dir, resume_dir, name, rounds, quiet):
     With no options it runs the embedded default experiment: heterogeneous quadratics with N = 20
     clients and M = 2 objectives, FIRM against Local-MGDA, FedAvg-LS, FMGDA, FSMGDA and FedCMOO.
     Ctrl-C checkpoints the algorithm in flight and prints how to continue (``--resume``).
+    Every beta in a config is absolute (the regularization weight itself), as in the Python API.
     """
     from .runner import RunFolderError, prepare_out_dir, run_experiment
 

@@ -213,7 +213,7 @@ def test_server_helpers_reject_mismatched_shapes():
 
 @pytest.mark.parametrize("field, value, error", [
     ("fedcmoo_variant", "fast", ValueError), ("fedcmoo_variant", 1, TypeError),
-    ("scale_iterations", 0, ValueError), ("scale_iterations", 2.5, ValueError),
+    ("scale_iterations", 0, ValueError), ("scale_iterations", 2.5, TypeError),
     ("scale_lr", 0.0, ValueError), ("scale_lr", float("nan"), ValueError),
     ("scale_momentum", 1.0, ValueError), ("scale_momentum", -0.1, ValueError),
 ])

@@ -111,7 +111,7 @@ def test_prompts_file_split_by_column(tmp_path, no_model):
 
 
 @pytest.mark.parametrize(("args", "needle"), [
-    (["--lr", "inf"], "`lr` must be a finite number > 0, got inf"),
+    (["--lr", "inf"], "`lr` must be a finite real number, got inf"),
     (["--preference", "nan,1"], "--preference"),
     (["--seed", "-1"], "`seed` must be an integer >= 0, got -1"),
     (["--reward", "kindness"], "Built-ins: positive_sentiment, brevity, harmless, helpful"),
