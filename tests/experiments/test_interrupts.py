@@ -103,7 +103,10 @@ def test_sigint_at_random_instants_then_resume_equals_the_uninterrupted_run(tmp_
             outcomes.append("resumed")
         else:  # before any result was saved: the message (if Python got to print one) says to start again
             assert child.returncode in (130, 1, -signal.SIGINT), (trial, child.returncode, err)
-            assert "Traceback" not in err or "KeyboardInterrupt" in err, err  # only an interrupt at start-up
+            # a traceback only from an interrupt at start-up: either Python reports the KeyboardInterrupt, or
+            # the signal landed inside an extension module's import (numpy's C import then fails with an
+            # ImportError) before the run had created its folder
+            assert "Traceback" not in err or "KeyboardInterrupt" in err or not out.exists(), err
             if child.returncode == 130:
                 assert "interrupted before anything was saved" in err and "run the same command again" in err, err
             again = CliRunner().invoke(main, ["run", "--config", str(config), "--out", str(out), "--quiet"])
