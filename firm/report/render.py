@@ -148,7 +148,8 @@ def _communication(s, fig) -> list[str]:
     out = [f"![communication]({fig}/communication.png)", "",
            "Bytes are measured by serializing exactly what each client uploads (np.save of its arrays into a "
            "buffer): FIRM, Local-MGDA and FedAvg-LS send y_i (d floats); FMGDA and FSMGDA the M updates (M x d); "
-           "FedCMOO a rank-r sketch (M x r and r x d) and then y_i. The payload (serialized bytes minus the .npy "
+           "FedCMOO (as its authors run it) a rank-r sketch (M x r and r x d) with its Gram (M x M), then a cross term "
+           "and a residual Gram (M x M each), then y_i. The payload (serialized bytes minus the .npy "
            f"headers) equals the records' uplink bytes in every round of every run: **{c['records_agree']}**. "
            "Target phi per problem: the largest of the algorithms' median final phi.", ""]
     for prob, e in c["problems"].items():
