@@ -96,10 +96,12 @@ def assemble(config_path, options: dict, given: set[str]) -> tuple[dict, dict, d
         if "beta" in given:
             raise click.UsageError(f"--beta applies to firm and fedcmoo, not to {alg['name']}")
         alg["beta"] = None
-    if relative:
-        if alg["name"] != "firm":
+    if relative and alg["name"] != "firm":
+        if "beta_relative" in given or "algorithm" not in given:  # the command line or the file itself mixes them
             raise click.UsageError(f"--beta-relative / beta_relative applies to FIRM's local lambda-problem, not to "
                                    f"{alg['name']} (its beta, if any, is absolute)")
+        relative = False  # a FIRM config run with another --algorithm: its beta settings do not apply, like beta
+    if relative:
         if alg.get("beta") is None:
             raise click.UsageError("--beta-relative / beta_relative needs an explicit --beta (config: beta) in "
                                    "units of tr(Q)/M, e.g. --beta 0.5 --beta-relative")
@@ -278,6 +280,9 @@ def silence_stack(quiet: bool) -> None:
     import os
     import warnings
 
+    if quiet:  # tqdm reads TQDM_DISABLE when it is first imported (transformers imports it): set it before
+        os.environ["TQDM_DISABLE"] = "1"
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     import transformers
 
     transformers.logging.set_verbosity_error()
@@ -285,8 +290,6 @@ def silence_stack(quiet: bool) -> None:
     if not quiet:
         return
     warnings.filterwarnings("ignore")
-    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-    os.environ["TQDM_DISABLE"] = "1"
     transformers.utils.logging.disable_progress_bar()
     try:
         from huggingface_hub.utils import disable_progress_bars

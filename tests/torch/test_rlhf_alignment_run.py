@@ -112,3 +112,27 @@ def test_quiet_leaves_stderr_empty(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     assert "KL to reference" in proc.stdout
+
+
+_LIBRARY_BAR = """
+import sys
+from backends.rlhf.cli import silence_stack
+silence_stack({quiet})
+from tqdm.auto import tqdm  # as a library does after the command started (transformers' GGUF loader)
+for _ in tqdm(range(3), desc="library bar"):
+    pass
+"""
+
+
+def test_quiet_silences_tqdm_bars_that_libraries_create_later():
+    """The GGUF loader of transformers draws its own tqdm bar; --quiet must silence it too (tqdm reads
+    TQDM_DISABLE when first imported, so the switch has to come before the stack is imported)."""
+    import subprocess
+    import sys
+
+    def stderr(quiet):
+        return subprocess.run([sys.executable, "-c", _LIBRARY_BAR.format(quiet=quiet)], capture_output=True,
+                              text=True, timeout=120, check=True).stderr
+
+    assert "library bar" in stderr(False)  # the probe does draw a bar when not quiet
+    assert "library bar" not in stderr(True)

@@ -90,6 +90,19 @@ def test_beta_is_absolute_unless_beta_relative(tmp_path, no_model):
     assert no_model["algorithm"].beta == 0.4 and no_model["task"].beta_relative is True
 
 
+def test_a_firm_config_runs_a_baseline_chosen_on_the_command_line(tmp_path, no_model):
+    """The shipped examples set FIRM's relative beta; `--algorithm fedavg_ls` on them drops FIRM's beta
+    settings (as it drops beta), while a file that names the baseline itself and sets them is refused."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[algorithm]\nname = "firm"\nbeta = 0.5\nbeta_relative = true\n')
+    invoke(tmp_path, "--config", str(cfg), "--algorithm", "fedavg_ls")
+    assert no_model["algorithm"].name == "fedavg_ls" and no_model["task"].beta_relative is False
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[algorithm]\nname = "fedavg_ls"\nbeta_relative = true\n')
+    res = CliRunner().invoke(main, ["rlhf", "--config", str(bad), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "not to fedavg_ls" in res.output
+
+
 def test_kl_control_options_reach_the_task(tmp_path, no_model):
     invoke(tmp_path, "--kl-coef", "0.1", "--kl-target", "2", "--kl-horizon", "4")
     ctl = no_model["task"].kl_controller()
