@@ -207,6 +207,7 @@ def rlhf(ctx, config_path, reward_models, threads, resume, out_dir, logs, quiet,
     Beta convention: --beta is absolute (as in firm run and firm flower); --beta-relative makes it
     beta * tr(Q) / M. The KL coefficient adapts toward --kl-target unless --kl-control fixed.
     """
+    quiet_environment(quiet)  # before the imports below: they import tqdm
     try:
         require_llm_stack()
         import torch
@@ -274,15 +275,23 @@ def rlhf(ctx, config_path, reward_models, threads, resume, out_dir, logs, quiet,
     _report(s, out_dir)
 
 
+def quiet_environment(quiet: bool) -> None:
+    """With ``quiet``, switch off the progress bars of every library that uses tqdm or huggingface_hub.
+    Must run before the stack is imported: tqdm reads TQDM_DISABLE once, when it is first imported."""
+    import os
+
+    if quiet:
+        os.environ["TQDM_DISABLE"] = "1"
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+
+
 def silence_stack(quiet: bool) -> None:
     """Errors only from transformers; with ``quiet`` also no Python warnings and no progress bars of
     huggingface_hub / datasets / transformers (ours are off: no bar is made)."""
     import os
     import warnings
 
-    if quiet:  # tqdm reads TQDM_DISABLE when it is first imported (transformers imports it): set it before
-        os.environ["TQDM_DISABLE"] = "1"
-        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    quiet_environment(quiet)  # in case the stack was not imported yet
     import transformers
 
     transformers.logging.set_verbosity_error()

@@ -116,7 +116,9 @@ def test_quiet_leaves_stderr_empty(tmp_path):
 
 _LIBRARY_BAR = """
 import sys
-from backends.rlhf.cli import silence_stack
+from backends.rlhf.cli import quiet_environment, silence_stack
+quiet_environment({quiet})  # what `firm rlhf` does first
+import backends.rlhf.experiment  # then it imports the stack (transformers imports tqdm here)
 silence_stack({quiet})
 from tqdm.auto import tqdm  # as a library does after the command started (transformers' GGUF loader)
 for _ in tqdm(range(3), desc="library bar"):
@@ -130,9 +132,14 @@ def test_quiet_silences_tqdm_bars_that_libraries_create_later():
     import subprocess
     import sys
 
+    import os
+
+    # a clean environment: an in-process `--quiet` run of another test sets these for this process
+    env = {k: v for k, v in os.environ.items() if k not in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS")}
+
     def stderr(quiet):
         return subprocess.run([sys.executable, "-c", _LIBRARY_BAR.format(quiet=quiet)], capture_output=True,
-                              text=True, timeout=120, check=True).stderr
+                              text=True, timeout=120, check=True, env=env).stderr
 
     assert "library bar" in stderr(False)  # the probe does draw a bar when not quiet
     assert "library bar" not in stderr(True)
