@@ -12,6 +12,8 @@ name                   range           score of one completion c
                                        ``alt-profanity-check`` (calibrated linear SVM on TF-IDF words)
 ``helpful``            (-inf, inf)     LLM-as-judge: log P("Yes") - log P("No") of SmolLM2-135M-Instruct
                                        asked whether c usefully answers the prompt (a proxy, see below)
+``on_topic``           [0, 1]          share of the prompt's content words (4+ letters) that c uses: a
+                                       model-free stand-in for ``helpful`` where loading a judge is too slow
 =====================  ==============  =====================================================================
 
 ``brevity`` conflicts with ``positive_sentiment`` (praise takes characters); ``helpful`` conflicts with
@@ -33,6 +35,7 @@ import importlib.util
 import inspect
 import json
 import math
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -42,7 +45,7 @@ import numpy as np
 
 from .hub import from_pretrained_offline
 
-BUILTIN_REWARDS = ("positive_sentiment", "brevity", "harmless", "helpful")
+BUILTIN_REWARDS = ("positive_sentiment", "brevity", "harmless", "helpful", "on_topic")
 #: the option named in errors about reward specs (the command line's repeatable flag)
 OPTION = "--reward"
 #: files whose formats unpickle (and so can run code) when loaded: refused in a reward-model folder
@@ -127,6 +130,24 @@ class BrevityReward(CallableReward):
         if max_chars < 1:
             raise ValueError(f"`max_chars` must be >= 1, got {max_chars}")
         super().__init__("brevity", lambda _p, c: 1.0 - min(len(c.strip()), max_chars) / max_chars)
+
+
+class OnTopicReward(CallableReward):
+    """|words(prompt) & words(c)| / |words(prompt)|, in [0, 1] (words: runs of 4+ letters, lower-cased; 0 for
+    a prompt without such words): how much of the request the answer takes up. A cheap, model-free proxy
+    for helpfulness; it cannot tell a useful answer from one that repeats the question."""
+
+    bounds = (0.0, 1.0)
+    WORD = re.compile(r"[a-z]{4,}")
+
+    def __init__(self):
+        super().__init__("on_topic", self._score)
+
+    @classmethod
+    def _score(cls, prompt: str, completion: str) -> float:
+        asked = set(cls.WORD.findall(prompt.lower()))
+        said = set(cls.WORD.findall(completion.lower()))
+        return len(asked & said) / len(asked) if asked else 0.0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -508,7 +529,7 @@ def load_callable(spec: str, option: str = OPTION):
 def builtin_reward(name: str, **kwargs):
     """A fresh built-in reward by name (``kwargs`` go to its constructor)."""
     makers = {"positive_sentiment": SentimentReward, "brevity": BrevityReward, "harmless": HarmlessReward,
-              "helpful": helpful_reward}
+              "helpful": helpful_reward, "on_topic": OnTopicReward}
     if name not in makers:
         raise ValueError(f"unknown built-in reward {name!r}; built-ins: {', '.join(BUILTIN_REWARDS)}")
     return makers[name](**kwargs)

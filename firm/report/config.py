@@ -34,6 +34,7 @@ class SuiteConfig:
     preference_heterogeneity: tuple[float, ...] = (0.0, 0.5, 1.0)
     problems: tuple[str, ...] = ("quadratics", "fonseca_fleming")
     algorithms: tuple[str, ...] = ALGORITHMS
+    llm: bool = True  # the LLM section (needs the torch and align extras; says "not run" without them)
 
     @classmethod
     def make(cls, quick: bool) -> SuiteConfig:

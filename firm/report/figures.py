@@ -161,17 +161,70 @@ def communication_figure(results: dict, path) -> Path:
     return _save(fig, path)
 
 
+def llm_figure(results: dict, path) -> Path:
+    """Per LLM block: the final evaluation rewards (median over seeds) of every algorithm, FIRM's and
+    FedAvg-LS's joined across preferences (p_1 written next to each point), x_0 as a black cross; and the
+    clients' training reward at uniform p per round (median over seeds, the objectives' mean, normalized)."""
+    plt = _plt()
+    blocks = results["sections"]["llm"]["blocks"]
+    fig, axes = plt.subplots(2, len(blocks), figsize=(6.5 * len(blocks), 8.5), squeeze=False)
+    for col, (label, b) in enumerate(blocks.items()):
+        ax, names = axes[0, col], b["objectives"]
+        for algo, v in b["scores"]["stats"].items():
+            pts = np.asarray(v["raw_final_by_preference"], dtype=float)
+            if not v["reads_preference"]:
+                pts = pts[:1]
+            ax.plot(pts[:, 0], pts[:, 1], "o-" if len(pts) > 1 else "s", color=COLORS.get(algo),
+                    label=DISPLAY_NAMES[algo], ms=6 if algo != "firm" else 8, zorder=3 if algo == "firm" else 2)
+            if v["reads_preference"]:
+                for p, q in zip(b["suite"]["preferences"], pts):
+                    ax.annotate(f"p1={p[0]:g}", q, fontsize=7, color=COLORS.get(algo), xytext=(3, 3),
+                                textcoords="offset points")
+        x0 = b["initial"]["rewards"]
+        ax.plot([x0[0]], [x0[1]], "kx", ms=9, label="x_0")
+        ax.set_xlabel(f"{names[0]} reward r_1(x_T)")
+        ax.set_ylabel(f"{names[1]} reward r_2(x_T)")
+        ax.set_title(f"LLM {label}: final rewards per preference", fontsize=9)
+        ax.legend(fontsize=7, loc="best")
+        _llm_training(axes[1, col], label, b)
+    return _save(fig, path)
+
+
+def _llm_training(ax, label, b):
+    lo = np.asarray(b["initial"]["rewards"], dtype=float)
+    runs = b["runs"]
+    allr = np.asarray([t for r in runs for t in r["train_rewards"]], dtype=float)
+    span = np.where(np.nanmax(allr, axis=0) > np.nanmin(allr, axis=0), np.nanmax(allr, axis=0) - np.nanmin(allr, axis=0), 1.0)
+    m = len(lo)
+    for algo in b["suite"]["algorithms"]:
+        rs = [r for r in runs if r["algorithm"] == algo and abs(r["preference"][0] - 1.0 / m) < 1e-9]
+        curves = [np.mean((np.asarray(r["train_rewards"], dtype=float) - np.nanmin(allr, axis=0)) / span, axis=1)
+                  for r in rs]
+        _band(ax, curves, COLORS.get(algo), DISPLAY_NAMES[algo], x=np.arange(1, len(curves[0]) + 1) if curves else None)
+    ax.set_xlabel("round")
+    ax.set_ylabel("training reward (normalized, mean over objectives)")
+    ax.set_title(f"LLM {label}: clients' training reward at uniform p", fontsize=9)
+    ax.legend(fontsize=7)
+
+
 FIGURES = (("dynamics", dynamics_figure), ("drift", drift_figure), ("tradeoffs", tradeoffs_figure),
-           ("preference", preference_figure), ("communication", communication_figure))
+           ("preference", preference_figure), ("communication", communication_figure), ("llm", llm_figure))
+
+
+def drawable(results: dict) -> list[str]:
+    """Names of the figures ``results`` can draw: those whose sections are there (the communication figure
+    also needs the dynamics runs; the LLM figure a section that ran)."""
+    have = results["sections"]
+    return [name for name, _ in FIGURES if name in have and (name != "communication" or "dynamics" in have)
+            and (name != "llm" or have["llm"].get("status") == "run")]
 
 
 def draw_all(results: dict, out_dir) -> list[Path]:
-    """Every figure whose section is in ``results``; returns the PNG paths."""
+    """Every figure whose section is in ``results`` (:func:`drawable`); returns the PNG paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    have = results["sections"]
-    return [fn(results, out_dir / f"{name}.png") for name, fn in FIGURES
-            if name in have and (name != "communication" or "dynamics" in have)]
+    names = drawable(results)
+    return [fn(results, out_dir / f"{name}.png") for name, fn in FIGURES if name in names]
 
 
 def _save(fig, path) -> Path:

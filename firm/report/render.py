@@ -8,6 +8,7 @@ from pathlib import Path
 from firm_core.federated import DISPLAY_NAMES
 
 from . import verdicts as vd
+from .llm import HV_REFERENCE
 from .sections import LATE_FRACTION, MONOTONE_ATOL, MONOTONE_MIN
 
 CLAIMS = (
@@ -209,10 +210,65 @@ def _preference(s, fig) -> list[str]:
 def _llm(s, fig) -> list[str]:
     sec = s["llm"]
     if sec.get("status") == "not run":
-        return ["**Not run.** This section is a hook: when the LLM task registers a provider "
-                "(`firm.report.llm.register_llm_provider`), it reports the reward pairs reached per preference and "
-                "the uplink bytes to a target reward for every algorithm, with the same verdict rule."]
-    return ["```", str({k: v for k, v in sec.items() if k != "verdict"})[:4000], "```"]
+        out = [f"**Not run**: {sec['verdict']['line'].split(': ', 1)[-1]}"]
+        return out + [f"- {label}: {why}" for label, why in sec.get("skipped", {}).items()]
+    out = [f"![LLM]({fig}/llm.png)", "",
+           "Federated LoRA RLHF on the helpful-vs-harmless task: the shipped 48 requests (24 asking for help, 24 "
+           "for insults or angry messages) split by category across the clients, so each client's population "
+           "leans to one objective. Every algorithm runs on the same model, data, round budget and step size "
+           "(no tuning on the LLM); FIRM's beta is relative (beta tr(Q)/M). FIRM and FedAvg-LS run at each "
+           "preference; algorithms that read no preference run once per seed. Rewards r(x_T) are evaluated "
+           "after the last round on every k-th request; for the scores they are normalized per objective to "
+           "[0, 1] over the block's final points and x_0. Hypervolume: of an algorithm's final points "
+           f"(minimizing 1 - r, reference {HV_REFERENCE} per objective). Oscillation: excess variation of the "
+           "clients' training rewards per round, summed over objectives. Uplink to target: serialized bytes "
+           "until the normalized training reward at uniform p first reaches the lowest of the algorithms' "
+           "median best. Convergence to Pareto-stationary points is not measured here: an LLM gives no "
+           "smoothness constants (the convergence section checks the bounds on toy problems).", ""]
+    for label, b in sec["blocks"].items():
+        out += _llm_block(label, b)
+    for label, why in sec.get("skipped", {}).items():
+        out += [f"**LLM {label}**: not run ({why}).", ""]
+    if len(sec["blocks"]) > 1:
+        out += [f"The section's verdict is that of the last block ({sec['main_block']}); the others are shown for "
+                "their spread over seeds.", ""]
+    return out
+
+
+TINY_NOTE = ("The tiny policy is a test-sized model trained on Python's documentation: it cannot answer "
+             "requests, so its rewards barely move and the reward-based comparisons below are mostly noise. "
+             "What this block measures is the machinery: uploads, drift, timing, every algorithm end to end.")
+
+
+def _llm_block(label: str, b: dict) -> list[str]:
+    su, sc = b["suite"], b["scores"]
+    names = b["objectives"]
+    st = sc["stats"]
+    prefs = ", ".join("(" + ", ".join(f"{v:g}" for v in p) + ")" for p in su["preferences"])
+    out = [f"**LLM {label}**: policy `{su['model']}`, rewards {', '.join(names)}; {su['num_clients']} clients, "
+           f"seeds {su['seeds']}, {su['rounds']} rounds of K = {su['local_steps']}, lr {su['lr']:g}, FIRM beta "
+           f"{su['firm_beta']:g} (relative); {su['prompts_per_step']} prompts x {su['group_size']} samples of "
+           f"{su['max_new_tokens']} tokens per step; evaluation on {b['eval_prompts']} requests x "
+           f"{su['eval_samples']} samples; preferences {prefs}; {b['torch_threads']} torch thread(s); model built in "
+           f"{_g(b['build_seconds'])} s, runs {_g(b['run_seconds'])} s; adapter {b['serialized_upload']['adapter_params']} "
+           f"parameters. Initial rewards r(x_0) = ({', '.join(_g(v) for v in b['initial']['rewards'])}).", ""]
+    if su["model"] == "tiny":
+        out += [TINY_NOTE, ""]
+    out += _table(("algorithm", f"r(x_T) = ({', '.join(names)}) per p", "hypervolume", "mean p.r(x_T)",
+                   "oscillation", "mean D_lambda", "mean D_x", "upload B / client-round", "uplink B to target",
+                   "s per run"),
+                  [(DISPLAY_NAMES[a], " ".join("(" + ", ".join(_g(x) for x in f) + ")" for f in v["raw_final_by_preference"])
+                    if v["reads_preference"] else "(" + ", ".join(_g(x) for x in v["raw_final_by_preference"][0]) + ") any p",
+                    _spread(v["hypervolume"]), _spread(v["weighted_reward"]), _spread(v["oscillation"]),
+                    _spread(v["d_lambda"]), _spread(v["d_x"]), v["bytes_per_client_round"],
+                    _spread(v["bytes_to_target"]), _g(v["seconds"]["median"])) for a, v in st.items()])
+    for a, f in sc["following"].items():
+        out.append(f"- {DISPLAY_NAMES[a]} as p_1 goes {f['p1']}: normalized r_1(x_T) "
+                   f"{', '.join(_g(x) for x in f['r1'])}; mean lambda_1 {', '.join(_g(x) for x in f['lambda1'])}.")
+    out += ["", f"Target (normalized training reward at uniform p): {_g(sc['target_reward'])}.", ""]
+    out += _table(("claim on LLM " + label, "verdict"),
+                  [(c, sc["verdicts"][c]["line"].replace("|", "/")) for c in sc["verdicts"]])
+    return out
 
 
 RENDERERS = {"dynamics": _dynamics, "drift": _drift, "tradeoffs": _tradeoffs, "communication": _communication,

@@ -313,13 +313,21 @@ def convergence(cfg: SuiteConfig, results: dict, progress: bool) -> dict:
     return {"summary": summary, "verdict": vd.convergence_verdict(summary), "_seconds": seconds}
 
 
-def llm(cfg: SuiteConfig, results: dict, progress: bool) -> dict:
-    """The LLM section: a registered provider's numbers, or "not run" (see :mod:`.llm`)."""
+def llm(cfg: SuiteConfig, results: dict, progress: bool, workdir=None) -> dict:
+    """The LLM section: the LLM provider's runs scored claim by claim, or "not run" (see :mod:`.llm`);
+    the provider keeps its finished runs in ``workdir`` (a temporary folder when None)."""
+    import tempfile
+
     from .llm import run_llm_section
 
-    return run_llm_section(cfg, progress)
+    if workdir is not None:
+        return run_llm_section(cfg, progress, workdir)
+    with tempfile.TemporaryDirectory() as tmp:
+        return run_llm_section(cfg, progress, tmp)
 
 
+#: Sections that keep partial work of their own in the report's folder (called with ``workdir=``)
+WITH_WORKDIR = ("llm",)
 #: Sections in the order they run (later ones read earlier ones' results); each is this module's function
 #: of that name, looked up when the suite runs.
 SECTIONS = ("tuning", "dynamics", "drift", "tradeoffs", "beta_sensitivity", "preference", "communication",

@@ -53,7 +53,8 @@ def run_sections(out_dir, cfg: SuiteConfig, *, progress: bool = True, log=print)
             continue
         fn = getattr(sections, name)
         start = time.perf_counter()
-        data = fn(cfg, results["sections"], progress)
+        extra = {"workdir": Path(out_dir)} if name in sections.WITH_WORKDIR else {}
+        data = fn(cfg, results["sections"], progress, **extra)
         seconds = data.pop("_seconds", None)
         # through JSON at once, so later sections see exactly what a resumed suite would read back
         results["sections"][name] = json.loads(json.dumps(_significant(json_safe(data)), allow_nan=False))

@@ -16,7 +16,7 @@ from firm.report import verdicts as vd
 from firm.report.config import SuiteConfig
 
 TINY = SuiteConfig(quick=True, seeds=(0, 1), rounds=4, lr_grid=(0.05, 0.1), sweep_points=2, betas=(0.0, 1.0),
-                   heterogeneity=(1.0,), preference_heterogeneity=(1.0,), problems=("quadratics",))
+                   heterogeneity=(1.0,), preference_heterogeneity=(1.0,), problems=("quadratics",), llm=False)
 #: The quick suite's budget: CPU seconds of the whole `firm report --quick` (imports included).
 QUICK_CPU_S = 60
 CLAIM_SECTIONS = ("dynamics", "drift", "tradeoffs", "preference", "communication", "convergence", "llm")
@@ -105,7 +105,7 @@ def test_another_configuration_starts_afresh(reference, tmp_path, monkeypatch):
     saved_reference(reference, tmp_path)
     calls = []
     for name in sections.SECTIONS:
-        monkeypatch.setattr(sections, name, lambda *a, name=name: calls.append(name) or {})
+        monkeypatch.setattr(sections, name, lambda *a, name=name, **kw: calls.append(name) or {})
     _, note = run_sections(tmp_path, dataclasses.replace(TINY, rounds=3), progress=False, log=lambda s: None)
     assert "another suite configuration" in note and calls == list(sections.SECTIONS)
     calls.clear()
@@ -148,4 +148,11 @@ def test_quick_report_end_to_end(tmp_path):
     for name in CLAIM_SECTIONS:
         assert f"{name:<14} {data['sections'][name]['verdict']['verdict']}" in res.output
     assert (tmp_path / "report.md").read_text().count("Verdict: **") == len(CLAIM_SECTIONS)
-    assert len(list((tmp_path / "figures").glob("*.png"))) == 5
+    assert len(list((tmp_path / "figures").glob("*.png"))) == 6  # the five toy figures and the LLM's
+    llm = data["sections"]["llm"]
+    assert llm["status"] == "run" and llm["main_block"] == "tiny"
+    block = llm["blocks"]["tiny"]
+    assert {r["algorithm"] for r in block["runs"]} == set(data["config"]["algorithms"])
+    firm_upload = block["scores"]["stats"]["firm"]["bytes_per_client_round"]
+    assert block["scores"]["stats"]["fmgda"]["bytes_per_client_round"] > 1.9 * firm_upload  # M = 2 adapters
+    assert (tmp_path / "llm_runs.json").is_file()

@@ -155,3 +155,18 @@ def test_helpful_with_smollm2_prefers_on_topic_answers():
     assert judge.judge_texts(prompts[:1], on_topic[:1])[0].endswith("<|im_start|>assistant\n")
     judge.batch_size = 1
     np.testing.assert_allclose(judge(prompts, on_topic), got[:3], rtol=0, atol=JUDGE_ATOL)
+
+
+def test_on_topic_is_the_share_of_the_requests_words_the_answer_uses():
+    from backends.rlhf.rewards import OnTopicReward, parse_reward_specs
+
+    reward = parse_reward_specs(["on_topic"])[0]
+    assert isinstance(reward, OnTopicReward) and reward.name == "on_topic"
+    prompts = ["Explain photosynthesis to a curious child, please.", "Explain photosynthesis to a curious child, please.",
+               "Hi!", "Why is the SKY blue?"]
+    # content words of the first prompt: explain, photosynthesis, curious, child, please (5; "to"/"a" are too short)
+    completions = ["Photosynthesis: plants eat light.", "A CURIOUS child asks; explain photosynthesis gently.",
+                   "Hello there friend", "blue light scatters more"]
+    scores = reward(prompts, completions)
+    np.testing.assert_allclose(scores, [1 / 5, 4 / 5, 0.0, 1 / 1])  # "why"/"the"/"sky"/"is" are too short
+    assert reward.bounds == (0.0, 1.0)

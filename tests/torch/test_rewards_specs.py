@@ -98,7 +98,7 @@ def test_builtins_parse_in_order_and_replace_nothing_silently():
     assert isinstance(rewards[0], HarmlessReward) and isinstance(rewards[1], BrevityReward)
     assert isinstance(rewards[2], SentimentReward) and isinstance(rewards[3], LLMJudgeReward)
     assert rewards[3].model is None  # the judge loads on first use, not at parse time
-    assert set(BUILTIN_REWARDS) == {"positive_sentiment", "brevity", "harmless", "helpful"}
+    assert set(BUILTIN_REWARDS) == {"positive_sentiment", "brevity", "harmless", "helpful", "on_topic"}
     for r in rewards:
         lo, hi = r.bounds
         assert lo < hi
