@@ -149,6 +149,12 @@ class RLHFTask:
         return int(next(iter(self._template.values())).element_size())
 
     @property
+    def row_dtype(self):
+        """dtype of the clients' result rows: float32 for adapters of at most 4 bytes per entry (their values
+        are exact in float32, and the server keeps half the memory per client), else float64."""
+        return np.float32 if self.bytes_per_float <= 4 else np.float64
+
+    @property
     def adapter_nbytes(self) -> int:
         """Bytes of one serialized adapter: sum of numel * element size over its tensors."""
         return state_nbytes(self._template)
@@ -250,7 +256,7 @@ class RLHFTask:
                 raise ValueError(f"local_update: `fixed_lambda` must be finite with shape ({m},) or ({n}, {m}), "
                                  f"got {None if lam is None else lam.shape}")
             lam = np.broadcast_to(lam, (n, m))
-        y = np.full((n, self.dim), np.nan)
+        y = np.full((n, self.dim), np.nan, dtype=self.row_dtype)
         lambdas = np.full((n, local_steps, m), np.nan)
         valid = np.zeros(n, dtype=bool)
         reasons: list[str | None] = [None] * n

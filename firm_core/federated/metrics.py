@@ -77,8 +77,10 @@ DRIFT_BLOCK_ENTRIES = 1 << 20
 
 
 def model_drift(points, x_new) -> float:
-    """mean_i ||y_i - x_{t+1}||^2 for client points (n, d); NaN when n = 0."""
-    y = np.asarray(points, dtype=np.float64)
+    """mean_i ||y_i - x_{t+1}||^2 for client points (n, d) (float64, or float32 kept as is); NaN when n = 0."""
+    y = np.asarray(points)
+    if y.dtype != np.float32:
+        y = y.astype(np.float64, copy=False)
     if y.shape[0] == 0:
         return float("nan")
     x = np.asarray(x_new)

@@ -1,7 +1,8 @@
 """Pure server-side aggregation helpers (also called by the Flower strategy).
 
     aggregate:            x_{t+1} = x_t + eta_g sum_i wbar_i (y_i - x_t),  wbar_i = w_i / sum_j w_j
-                          (computed as x_t + eta_g (wbar @ y - (sum_i wbar_i) x_t): no (n, d) temporary)
+                          (computed as x_t + eta_g (wbar @ y - (sum_i wbar_i) x_t): no (n, d) temporary;
+                          float32 uploads are summed row by row into float64, never copied to float64)
     aggregate_mgda:       D_m = sum_i wbar_i Delta_{i,m};  lambda = argmin_{simplex} ||D^T lambda||^2;
                           x_{t+1} = x_t - eta_g D^T lambda                       (FMGDA / FSMGDA)
     sketched_jacobian:    G = sum_i wbar_i L_i R_i  (FedCMOO exact-lambda variant: estimate of the global Jacobian)
@@ -46,9 +47,15 @@ def all_finite(a: np.ndarray) -> bool:
     return all(bool(np.isfinite(a[i : i + rows]).all()) for i in range(0, a.shape[0], rows))
 
 
+#: Upload dtypes kept as they come (anything else is converted to float64).
+UPLOAD_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+
 def _check_uploads(x, uploads, weights, server_lr, where, tail_ndim):
     x = np.asarray(x, dtype=np.float64)
-    u = np.asarray(uploads, dtype=np.float64)
+    u = np.asarray(uploads)
+    if u.dtype not in UPLOAD_DTYPES:
+        u = u.astype(np.float64)
     if x.ndim != 1:
         raise ValueError(f"{where}: `x` must be 1-D, got shape {x.shape}")
     if u.ndim != 1 + tail_ndim or u.shape[-1] != x.shape[0]:
@@ -70,7 +77,12 @@ def aggregate(x, uploads, weights, server_lr: float = 1.0) -> np.ndarray:
     server's memory grows by the uploads alone). Against wbar @ (y - x) only the summation order
     differs: the result moves by a few ulps of max(|x|, |y_i|)."""
     x, y, w = _check_uploads(x, uploads, weights, server_lr, "aggregate", 1)
-    return x + server_lr * (w @ y - w.sum() * x)
+    if y.dtype == np.float64:
+        return x + server_lr * (w @ y - w.sum() * x)
+    total = np.zeros_like(x)
+    for wi, yi in zip(w, y):  # float32 rows: one float64 temporary of size d at a time
+        total += wi * yi
+    return x + server_lr * (total - w.sum() * x)
 
 
 def aggregate_mgda(x, updates, weights, server_lr: float = 1.0, *, method: str = "auto"):

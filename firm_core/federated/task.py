@@ -56,6 +56,8 @@ class ClientTask(Protocol):
         """K local steps of each client from x; returns a
         :class:`~firm_core.federated.client.LocalResult` (y (n, d), lambdas (n, K, M), valid (n,),
         reasons, worst solver status; the algorithms read y, valid, reasons, status and mean_lambdas).
+        y is float64, or float32 when the uploads are float32 on the wire: the server then holds one
+        float32 row per client and averages them into a float64 running sum (``server.aggregate``).
 
         mode "firm": lambda_{i,k} = lambda*(J J^T; beta, p_i) at every step (firm_core.weighting);
         "scalarized": lambda = p_i; "fixed_lambda": lambda = ``fixed_lambda`` ((M,) or (n, M)).

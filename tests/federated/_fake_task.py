@@ -16,8 +16,9 @@ from firm_core.result import SolverStatus
 
 class FakeTask:
     def __init__(self, num_clients=3, dim=4, num_objectives=2, *, weights=None, status=SolverStatus.CONVERGED,
-                 invalid=()):
+                 invalid=(), row_dtype=np.float64):
         self.num_clients, self.dim, self.num_objectives = num_clients, dim, num_objectives
+        self.row_dtype = row_dtype  # float32: the task returns its clients' rows as float32 (like the LLM task)
         w = np.arange(1.0, num_clients + 1) if weights is None else np.asarray(weights, dtype=np.float64)
         self.client_weights = w / w.sum()
         self.status, self.invalid = status, set(invalid)
@@ -36,7 +37,7 @@ class FakeTask:
                      method="auto"):
         self.calls.append(("local_update", rngs))
         n, m = len(clients), self.num_objectives
-        y = np.empty((n, self.dim))
+        y = np.empty((n, self.dim), dtype=self.row_dtype)
         for j, c in enumerate(clients):
             y[j] = x + self.shift(c)
         valid = np.array([int(c) not in self.invalid for c in clients])

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from firm_core.federated import AlgorithmConfig, History, RunConfig, aggregate, client_rngs, make_algorithm, run
+from firm_core.federated.metrics import model_drift
 from firm_core.federated.server import all_finite
 from tests.federated._fake_task import ExtrasTask, FakeTask, WireTask
 
@@ -95,8 +96,8 @@ def test_per_objective_clients_always_get_their_generators(name):
         assert [r.bit_generator.state for r in rngs] == [r.bit_generator.state for r in want]
 
 
-def _round_peak_bytes(n: int, d: int) -> int:
-    task = FakeTask(num_clients=n, dim=d)
+def _round_peak_bytes(n: int, d: int, row_dtype=np.float64) -> int:
+    task = FakeTask(num_clients=n, dim=d, row_dtype=row_dtype)
     algo = make_algorithm(AlgorithmConfig(name="firm", local_steps=1, lr=0.1))
     state = algo.init(task)
     tracemalloc.start()
@@ -115,6 +116,30 @@ def test_server_memory_per_extra_client_is_the_upload_alone(monkeypatch):
     monkeypatch.setattr("firm_core.federated.metrics.DRIFT_BLOCK_ENTRIES", d)
     per_client = (_round_peak_bytes(5, d) - _round_peak_bytes(2, d)) / 3
     assert per_client <= MAX_COPIES_PER_EXTRA_CLIENT * 8 * d, per_client / (8 * d)
+
+
+def test_float32_rows_cost_one_float32_copy_per_extra_client(monkeypatch):
+    """A task returning float32 rows (the LLM adapters): the server neither converts nor copies them."""
+    d = 200_000
+    monkeypatch.setattr("firm_core.federated.server.FINITE_CHECK_ENTRIES", d)
+    monkeypatch.setattr("firm_core.federated.metrics.DRIFT_BLOCK_ENTRIES", d)
+    per_client = (_round_peak_bytes(5, d, np.float32) - _round_peak_bytes(2, d, np.float32)) / 3
+    assert per_client <= MAX_COPIES_PER_EXTRA_CLIENT * 4 * d, per_client / (4 * d)
+
+
+def test_aggregate_of_float32_rows_is_the_float64_mean_of_their_values():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(50)
+    y32 = (x + rng.standard_normal((5, 50))).astype(np.float32)
+    w = np.array([0.1, 0.5, 0.15, 0.2, 0.05])
+    want = aggregate(x, y32.astype(np.float64), w, 0.7)
+    got = aggregate(x, y32, w, 0.7)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=0, atol=SUMMATION_ORDER_ATOL)
+    # summing in float32 instead would be far outside the tolerance
+    lossy = x + 0.7 * ((w.astype(np.float32) @ y32).astype(np.float64) - x)
+    assert np.abs(lossy - want).max() > 1e3 * SUMMATION_ORDER_ATOL
+    assert model_drift(y32, got) == pytest.approx(model_drift(y32.astype(np.float64), got), rel=1e-12)
 
 
 def test_aggregate_matches_the_weighted_mean_of_the_moves():
