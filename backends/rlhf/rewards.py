@@ -31,17 +31,17 @@ TRL's ``GRPOTrainer`` work unchanged; or the per-sample form ``f(prompt, complet
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import inspect
 import json
 import math
 import re
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+from firm_core.user_code import run_python_file
 
 from .hub import from_pretrained_offline
 
@@ -475,21 +475,6 @@ def adapt_callable(fn: Callable, name: str, *, conversational: bool = False, opt
                      "f(prompt, completion) -> float")
 
 
-def _load_file_module(file: Path, option: str, spec: str):
-    mod_name = f"_firm_reward_{abs(hash(str(file.resolve())))}"
-    module_spec = importlib.util.spec_from_file_location(mod_name, file)
-    if module_spec is None or module_spec.loader is None:
-        raise ValueError(f"{option} {spec!r}: cannot load {file} as a Python module")
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[mod_name] = module
-    try:
-        module_spec.loader.exec_module(module)
-    except Exception as exc:
-        del sys.modules[mod_name]
-        raise ValueError(f"{option} {spec!r}: running {file} failed: {type(exc).__name__}: {exc}") from exc
-    return module
-
-
 def load_callable(spec: str, option: str = OPTION):
     """The object named by ``module:attr`` or ``path/to/file.py:attr`` (``attr`` may be dotted; a class
     is instantiated with no arguments)."""
@@ -500,7 +485,7 @@ def load_callable(spec: str, option: str = OPTION):
         file = Path(target).expanduser()
         if not file.is_file():
             raise ValueError(f"{option} {spec!r}: no such Python file {file}")
-        module = _load_file_module(file, option, spec)
+        module = run_python_file(file, prefix="_firm_reward", what=f"{option} {spec!r}")
     else:
         try:
             module = importlib.import_module(target)

@@ -11,15 +11,13 @@ the callable takes keyword arguments and returns a `Problem`.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import importlib.util
 import inspect
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..user_code import run_python_file
 from ..validation import short_repr
 from .base import Problem
 
@@ -101,31 +99,6 @@ def resolve_factory_path(spec: str, base_dir=None) -> str:
     return f"{path.resolve()}:{attr}"
 
 
-#: Files already run: absolute path -> (modification time, module); a file is run again only when it changed.
-_FILE_MODULES: dict[str, tuple[int, object]] = {}
-
-
-def _load_file_module(spec: str, path: Path):
-    if not path.is_file():
-        raise ValueError(f"problem factory {spec!r}: file {str(path)!r} not found")
-    mtime = path.stat().st_mtime_ns
-    cached = _FILE_MODULES.get(str(path))
-    if cached is not None and cached[0] == mtime:
-        return cached[1]
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
-    name = f"_firm_user_problem_{path.stem}_{digest}"  # registered, so pickling and dataclasses work
-    module_spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[name] = module
-    try:
-        module_spec.loader.exec_module(module)
-    except Exception as exc:
-        del sys.modules[name]
-        raise ValueError(f"problem factory {spec!r}: running {str(path)!r} raised {type(exc).__name__}: {exc}") from exc
-    _FILE_MODULES[str(path)] = (mtime, module)
-    return module
-
-
 def _load_module(spec: str, target: str):
     try:
         return importlib.import_module(target)
@@ -139,7 +112,7 @@ def load_factory(spec: str, base_dir=None) -> Callable[..., Problem]:
     taken from ``base_dir``, default the working directory). Errors name the factory and what is wrong."""
     target, attr = _split_factory(resolve_factory_path(spec, base_dir))
     if _is_file_target(target):
-        module = _load_file_module(spec, Path(target))
+        module = run_python_file(target, prefix="_firm_user_problem", what=f"problem factory {spec!r}")
     else:
         module = _load_module(spec, target)
     obj = module
