@@ -113,8 +113,8 @@ QUICK = (LLMSuite(label="tiny", model="tiny", rewards=("on_topic", "harmless"), 
 FULL = (LLMSuite(label="tiny", model="tiny", rewards=("on_topic", "harmless"), seeds=(0, 1, 2, 3, 4), rounds=4,
                  local_steps=2, lr=0.01, firm_beta=0.5, preferences=PREFERENCES_M2),
         LLMSuite(label="smollm2", model="smollm2", rewards=("helpful", "harmless"), seeds=(0,), rounds=3,
-                 local_steps=1, lr=0.001, firm_beta=0.5, preferences=PREFERENCES_M2, max_new_tokens=16,
-                 lora_r=8, eval_stride=8, threads=None, algorithms=WITHOUT_FMGDA))
+                 local_steps=1, lr=0.001, firm_beta=0.5, preferences=PREFERENCES_M2, prompts_per_step=1,
+                 max_new_tokens=12, lora_r=8, eval_stride=8, threads=None, algorithms=WITHOUT_FMGDA))
 
 
 def algorithm_config(suite: LLMSuite, algo: str, seed: int, preference):
