@@ -7,8 +7,9 @@ as it is when every quantity provably stays inside the float64 range (max|Q| and
 [2^-SAFE_EXP, 2^SAFE_EXP]), solves with
 
 * M = 2: the closed form of :mod:`firm_core.solvers.closed_form` (the same formula, in floats);
-* M >= 3: a primal active-set method (:func:`active_set_single`) that stops when the relative KKT
-  residual certifies the answer,
+* M >= 3: an active-set method (:func:`active_set_single`: a primal-dual support search, then the
+  primal active-set method if that cycles; :mod:`firm_core.solvers.small_active_set`) that stops
+  when the relative KKT residual certifies the answer,
 
 and certifies with the general route's certificate (relative KKT residual <= tol + ROUNDOFF_KKT),
 computed by :func:`certificates` with the same formulas in Python floats (tests cross-check the two).
@@ -18,12 +19,10 @@ cannot certify its answer) returns None and the general route runs, with its ful
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 from scipy.linalg.blas import dgemm
-from scipy.linalg.lapack import dposv
 
 from ..result import MinNormResult, SolverStatus
 from ..tolerances import PREFERENCE_SUM_TOL
@@ -31,6 +30,7 @@ from ..validation import uniform_preference
 from . import certify
 from .closed_form import TIE_CURVATURE
 from .problem import cached_folding_matrix
+from .small_active_set import lifted_factor, nnls_weights_single, primal_active_set, support_search
 
 #: Largest M the short route takes (the primal active-set method is cubic in the support size).
 SINGLE_MAX_M = 10
@@ -38,10 +38,12 @@ SINGLE_MAX_M = 10
 #: s, the value and the direction are all finite and no entry that matters underflows.
 SAFE_EXP = 900
 _LO, _HI = 2.0**-SAFE_EXP, 2.0**SAFE_EXP
-#: Iteration cap of the primal active-set method: each step adds or drops an index, and cycling
-#: (possible only under degeneracy) ends here and hands over to the general route.
-ACTIVE_SET_STEPS_PER_M = 4
 
+
+#: From this M on, the active set starts from the support of a compiled NNLS solve (one call instead
+#: of several support changes in Python; measured by benchmarks/bench_solvers.py).
+NNLS_WARM_START_MIN_M = 3
+_ONES_ROW = [np.ones((1, k)) for k in range(SINGLE_MAX_M + 1)]
 
 _FLOAT64 = np.dtype(np.float64)
 _CONVERGED_0D = np.array(SolverStatus.CONVERGED, dtype=object)
@@ -103,89 +105,44 @@ def certificates(lam: list, g: list) -> tuple[float, float]:
     return math.sqrt(sum([ri * ri for ri in r])), (gap if gap > 0.0 else 0.0)
 
 
-def _ratio_step(lam: list, free: list, x: list) -> int:
-    """Move from lam toward x (on the support ``free``) until the first weight reaches 0; return its index."""
-    best, leave = math.inf, free[0]
-    for i, xi in zip(free, x):
-        ci = lam[i]
-        if xi < ci and ci / (ci - xi) < best:
-            best, leave = ci / (ci - xi), i
-    for i, xi in zip(free, x):
-        lam[i] = max(lam[i] + best * (xi - lam[i]), 0.0)
-    lam[leave] = 0.0
-    return leave
+def active_set_single(qn: np.ndarray, gradient, tol: float, lifted: np.ndarray | None = None):
+    """Certified answer for min 0.5 l^T Qn l over the simplex by active-set methods, or None.
 
-
-def _affine_minimizer(qn: np.ndarray, free: list) -> list | None:
-    """x = Qn_SS^{-1} 1 / (1^T Qn_SS^{-1} 1) on the support S = ``free`` (Cholesky); None if Qn_SS is
-    not positive definite. It minimizes 0.5 x^T Qn_SS x subject to 1^T x = 1."""
-    if len(free) == qn.shape[0]:
-        sub = qn
-    else:
-        idx = np.array(free)
-        sub = qn.take(idx, 0).take(idx, 1)
-    _, x, info = dposv(sub, _ones(len(free)))
-    x = x.tolist()
-    total = sum(x)
-    if info != 0 or not total > 0.0:
-        return None
-    return [xi / total for xi in x]
-
-
-def active_set_single(qn: np.ndarray, certify_at, tol: float):
-    """Primal active-set method for min 0.5 l^T Qn l over the simplex; None when it cannot certify.
-
-    Support guess: starting from S = all, replace S by {i : x_i > 0} until the affine minimizer x
-    on S (:func:`_affine_minimizer`) is >= 0; l = x is then feasible. Main loop (the textbook primal
-    active-set method): the index j outside S with the smallest relative gradient entry joins S when
-    g_j < min_S g - tol (a clear violation); otherwise l is returned once ``certify_at(l)``
-    (gradient, Q l, relative KKT residual, gap) has residual <= tol. After a join the step goes
-    toward the new affine minimizer, stopping where the first weight reaches 0 (that index leaves S).
-    Returns (lam, iterations, certificate) or None (not positive definite on S, or no progress).
+    When the lifted problem ``lifted`` = [R; 1^T] (R^T R = Qn) is given, one compiled NNLS solve
+    (:func:`~firm_core.solvers.small_active_set.nnls_weights_single`) answers, if it certifies; its
+    support is the start of :func:`~firm_core.solvers.small_active_set.support_search` otherwise
+    (which starts from all indices without ``lifted``); last,
+    :func:`~firm_core.solvers.small_active_set.primal_active_set` from a vertex. ``gradient(l)``
+    returns (g, Q l), g the relative gradient of the certificate; an answer is returned only when its
+    relative KKT residual is <= tol: (lam, iterations, (g, Q l, kkt, gap)). Iterations count the
+    linear solves, and for NNLS the size of its support (one index joins per Lawson-Hanson step).
     """
-    m = qn.shape[0]
-    free = list(range(m))
-    it = 0
-    while True:  # support guess: each pass removes at least one index
-        it += 1
-        x = _affine_minimizer(qn, free)
-        if x is None:
-            return None
-        if min(x) >= 0.0:
-            break
-        free = [i for i, xi in zip(free, x) if xi > 0.0]
-    lam = [0.0] * m
-    for i, xi in zip(free, x):
-        lam[i] = xi
-    while it <= ACTIVE_SET_STEPS_PER_M * m:
-        g = certify_at(lam, full=False)
-        outside = [i for i in range(m) if i not in free]
-        j = min(outside, key=g.__getitem__) if outside else -1
-        if j < 0 or g[j] >= min([g[i] for i in free]) - tol:  # no clear violation: certify
-            cert = certify_at(lam)
-            if cert[2] <= tol:
-                return lam, it, cert
-            if j < 0:
-                return None  # full support yet above tol: limited by round-off, leave it to the general route
-        free = sorted(free + [j])
-        while True:  # step toward the affine minimizer on S, dropping blocking indices
-            it += 1
-            x = _affine_minimizer(qn, free)
-            if x is None:
-                return None
-            if min(x) >= 0.0:
-                for i, xi in zip(free, x):
-                    lam[i] = xi
-                break
-            free.remove(_ratio_step(lam, free, x))
-    return None
+    start, used = None, 0
+    if lifted is not None:
+        found = nnls_weights_single(lifted)
+        if found is not None:
+            lam, start = found
+            used = len(start)
+            cert = _certified(lam, gradient, tol)
+            if cert is not None:
+                return lam, used, cert
+    lam, it = support_search(qn, tol, start)
+    used += it
+    cert = _certified(lam, gradient, tol)
+    if cert is None:
+        lam, it = primal_active_set(qn, tol)
+        used += it
+        cert = _certified(lam, gradient, tol)
+    return None if cert is None else (lam, used, cert)
 
 
-@functools.lru_cache(maxsize=SINGLE_MAX_M + 1)
-def _ones(k: int) -> np.ndarray:
-    ones = np.ones(k)
-    ones.flags.writeable = False
-    return ones
+def _certified(lam, gradient, tol: float):
+    """(g, Q l, kkt, gap) at ``lam`` when its relative KKT residual is <= tol, else None (also for None)."""
+    if lam is None:
+        return None
+    g, ql = gradient(lam)
+    kkt, gap = certificates(lam, g)
+    return (g, ql, kkt, gap) if kkt <= tol else None
 
 
 def solve_single(jacobian, gram, beta, preference, method, tol, max_iter) -> MinNormResult | None:
@@ -200,24 +157,28 @@ def solve_single(jacobian, gram, beta, preference, method, tol, max_iter) -> Min
     if out_dtype is not _FLOAT64:  # float32: solved in float64 like the general route, returned in float32
         jacobian = jacobian.astype(np.float64)
     q = dgemm(1.0, jacobian.T, jacobian.T, trans_a=1)  # J J^T via BLAS (a huge or non-finite J fails below)
-    top = float(q.diagonal().max())  # = max|Q| (Cauchy-Schwarz); NaN or inf fails the range test
-    if not _LO <= top <= _HI:
+    diag = q.diagonal().tolist()
+    top = max(diag)  # = max|Q| (Cauchy-Schwarz); a NaN or inf anywhere in J makes sum(diag) non-finite
+    if not (_LO <= top <= _HI and sum(diag) < math.inf):
         return None
     inv_s = 1.0 / (top + beta)
     w = beta * inv_s
     pl = p.tolist()
 
-    def certify_at(lam, full=True):
-        g, ql = relative_gradient(q, lam, inv_s, w, pl)
-        return (g, ql, *certificates(lam, g)) if full else g
+    def gradient(lam):
+        return relative_gradient(q, lam, inv_s, w, pl)
 
     qn = q * inv_s if beta == 0.0 else (q + beta * cached_folding_matrix(p.tobytes())) * inv_s
     if m == 2:
         (a, b), (_, c) = qn.tolist()
         lam, iters, name = closed_form_single(a, b, c, pl[0]), 1, "closed_form"
-        cert = certify_at(lam)
+        g, ql = gradient(lam)
+        cert = (g, ql, *certificates(lam, g))
     else:
-        found = active_set_single(qn, certify_at, tol)
+        lifted = lifted_factor(qn) if m >= NNLS_WARM_START_MIN_M else None
+        if lifted is None and beta == 0.0 and m >= NNLS_WARM_START_MIN_M:  # singular Gram: R = J^T / sqrt(s)
+            lifted = np.concatenate((jacobian.T * math.sqrt(inv_s), _ONES_ROW[m]))
+        found = active_set_single(qn, gradient, tol, lifted)
         if found is None:
             return None
         (lam, iters, cert), name = found, "active_set"

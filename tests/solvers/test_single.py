@@ -108,16 +108,20 @@ def test_short_route_hands_over_when_it_does_not_apply():
             assert single.solve_single(*args) is None
 
 
-def test_singular_faces_hand_over_and_are_still_solved():
-    """Duplicate rows / rank-deficient J make the reduced Gram matrix singular (Cholesky fails): the
-    general route answers, certified."""
+def test_singular_faces_are_certified_on_the_short_route():
+    """Duplicate rows / rank-deficient J at beta = 0 make Q singular (no Cholesky factor): the short
+    route lifts J^T itself for its NNLS start and solves its faces by the bordered system."""
     rng = np.random.default_rng(3)
-    jac = rng.standard_normal((5, 2))
-    jac[1] = jac[0]
-    assert single.active_set_single(jac @ jac.T / np.abs(jac @ jac.T).max(), lambda lam: None, 1e-12) is None
-    res = fc.solve_min_norm(jac)
-    assert res.status is fc.SolverStatus.CONVERGED
-    asserts.assert_kkt(jac @ jac.T, res.weights, 0.0, np.full(5, 0.2), EXACT_KKT_TOL)
+    for m, d, rank in ((5, 2, 2), (6, 10, 2), (10, 100, 5), (10, 10, 3)):
+        jac = rng.standard_normal((m, rank)) @ rng.standard_normal((rank, d)) + rng.standard_normal((1, d))
+        jac[1] = jac[0]
+        q = jac @ jac.T
+        res = fast(jac)
+        assert res is not None and res.status is fc.SolverStatus.CONVERGED
+        asserts.assert_kkt(q, res.weights, 0.0, np.full(m, 1 / m), EXACT_KKT_TOL)
+        ref = fc.solve_min_norm(jac[None], method="active_set")  # lambda is not unique; J^T lambda is
+        asserts.assert_same_solution(q, res.weights, ref.weights[0], 0.0, np.full(m, 1 / m),
+                                     float(res.gap), float(ref.gap[0]))
 
 
 def test_float32_single_problem_equals_the_float64_solve_rounded():
