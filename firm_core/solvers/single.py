@@ -20,6 +20,7 @@ cannot certify its answer) returns None and the general route runs, with its ful
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 from scipy.linalg.blas import dgemm
@@ -40,12 +41,10 @@ SAFE_EXP = 900
 _LO, _HI = 2.0**-SAFE_EXP, 2.0**SAFE_EXP
 
 
-#: From this M on, the active set starts from the support of a compiled NNLS solve (one call instead
-#: of several support changes in Python; measured by benchmarks/bench_solvers.py).
-NNLS_WARM_START_MIN_M = 3
 _ONES_ROW = [np.ones((1, k)) for k in range(SINGLE_MAX_M + 1)]
 
 _FLOAT64 = np.dtype(np.float64)
+_sub, _mul = operator.sub, operator.mul
 _CONVERGED_0D = np.array(SolverStatus.CONVERGED, dtype=object)
 _F32_MAX = float(np.finfo(np.float32).max)
 _DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
@@ -91,18 +90,20 @@ def relative_gradient(q: np.ndarray, lam: list, inv_s: float, w: float, p: list)
 def certificates(lam: list, g: list) -> tuple[float, float]:
     """(relative KKT residual ||l - Proj(l - g)||, relative FW gap g^T l - min g): the formulas of
     :func:`firm_core.solvers.certify.certificates` (shift by the maximum, Condat's threshold) in floats."""
-    v = [li - gi for li, gi in zip(lam, g)]
+    v = list(map(_sub, lam, g))
     top = max(v)
     v = [x - top for x in v]
-    acc, theta = 0.0, -math.inf
-    for j, x in enumerate(sorted(v, reverse=True), 1):
+    acc, theta, j = 0.0, -math.inf, 0
+    for x in sorted(v, reverse=True):  # theta = max_j t_j, t_j = (sum of the j largest - 1) / j
+        j += 1
         acc += x
         t = (acc - 1.0) / j
-        if t > theta:
-            theta = t
-    r = [li - (x - theta if x > theta else 0.0) for li, x in zip(lam, v)]
-    gap = sum([li * gi for li, gi in zip(lam, g)]) - min(g)
-    return math.sqrt(sum([ri * ri for ri in r])), (gap if gap > 0.0 else 0.0)
+        if t <= theta:  # t_{j+1} averages t_j and the next entry, so once t falls it keeps falling
+            break
+        theta = t
+    r = [li - (x - theta) if x > theta else li for li, x in zip(lam, v)]
+    gap = sum(map(_mul, lam, g)) - min(g)
+    return math.hypot(*r), (gap if gap > 0.0 else 0.0)
 
 
 def active_set_single(qn: np.ndarray, gradient, tol: float, lifted: np.ndarray | None = None):
@@ -119,13 +120,13 @@ def active_set_single(qn: np.ndarray, gradient, tol: float, lifted: np.ndarray |
     """
     start, used = None, 0
     if lifted is not None:
-        found = nnls_weights_single(lifted)
-        if found is not None:
-            lam, start = found
-            used = len(start)
+        lam = nnls_weights_single(lifted)
+        if lam is not None:
+            used = len(lam) - lam.count(0.0)
             cert = _certified(lam, gradient, tol)
             if cert is not None:
                 return lam, used, cert
+            start = [i for i, li in enumerate(lam) if li > 0.0]
     lam, it = support_search(qn, tol, start)
     used += it
     cert = _certified(lam, gradient, tol)
@@ -175,8 +176,8 @@ def solve_single(jacobian, gram, beta, preference, method, tol, max_iter) -> Min
         g, ql = gradient(lam)
         cert = (g, ql, *certificates(lam, g))
     else:
-        lifted = lifted_factor(qn) if m >= NNLS_WARM_START_MIN_M else None
-        if lifted is None and beta == 0.0 and m >= NNLS_WARM_START_MIN_M:  # singular Gram: R = J^T / sqrt(s)
+        lifted = lifted_factor(qn)
+        if lifted is None and beta == 0.0:  # singular Gram: R = J^T / sqrt(s) has R^T R = Qn
             lifted = np.concatenate((jacobian.T * math.sqrt(inv_s), _ONES_ROW[m]))
         found = active_set_single(qn, gradient, tol, lifted)
         if found is None:
@@ -191,7 +192,7 @@ def solve_single(jacobian, gram, beta, preference, method, tol, max_iter) -> Min
 def _result(jacobian, lam, ql, beta, p, iters, kkt, gap, name, tol, dtype) -> MinNormResult | None:
     """The result object of the general route for one certified problem (0-d arrays, in ``dtype``);
     None when value / norm_sq do not fit ``dtype`` (the general route then reports NUMERICAL)."""
-    norm_sq = sum([li * v for li, v in zip(lam, ql)])
+    norm_sq = sum(map(_mul, lam, ql))
     norm_sq = norm_sq if norm_sq > 0.0 else 0.0
     value = 0.5 * norm_sq
     if beta > 0.0:
@@ -203,7 +204,7 @@ def _result(jacobian, lam, ql, beta, p, iters, kkt, gap, name, tol, dtype) -> Mi
             weights, direction = weights.astype(dtype), direction.astype(dtype)
         if not (value <= _F32_MAX and norm_sq <= _F32_MAX and np.isfinite(direction).all()):
             return None
-    return MinNormResult(
+    return _new_result(
         weights=weights,
         direction=direction,
         value=np.array(value, dtype=dtype),
@@ -216,3 +217,17 @@ def _result(jacobian, lam, ql, beta, p, iters, kkt, gap, name, tol, dtype) -> Mi
         message=f"{name}: converged on 1 problem(s); max relative KKT residual {kkt:.2e} <= tol {tol:.1e}",
         method=name,
     )
+
+
+#: MinNormResult is a frozen dataclass without slots or __post_init__: its instance dict may be filled
+#: directly, which skips the frozen __init__'s one object.__setattr__ per field (about 2 us a call).
+_DIRECT_INIT = "__slots__" not in vars(MinNormResult) and not hasattr(MinNormResult, "__post_init__")
+
+
+def _new_result(**fields) -> MinNormResult:
+    """MinNormResult(**fields), built by filling the instance dict when that is equivalent."""
+    if not _DIRECT_INIT:
+        return MinNormResult(**fields)
+    res = object.__new__(MinNormResult)
+    res.__dict__.update(fields)
+    return res

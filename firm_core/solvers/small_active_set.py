@@ -111,9 +111,9 @@ def lifted_factor(qn: np.ndarray) -> np.ndarray | None:
     return np.concatenate((u, _ONES_ROWS[len(u)]))
 
 
-def nnls_weights_single(a: np.ndarray) -> tuple[list, list] | None:
-    """(lam, support) from the lifted problem ``a``: lam = mu / 1^T mu with mu its NNLS solution
-    (:func:`nnls_weights`) and support = {i : mu_i > 0}; None at the NNLS cap or when mu = 0."""
+def nnls_weights_single(a: np.ndarray) -> list | None:
+    """lam = mu / 1^T mu with mu the NNLS solution of the lifted problem ``a`` (:func:`nnls_weights`),
+    as a list; None at the NNLS cap or when mu = 0."""
     mu = nnls_weights(a)
     if mu is None:
         return None
@@ -121,7 +121,7 @@ def nnls_weights_single(a: np.ndarray) -> tuple[list, list] | None:
     total = sum(mu)
     if not total > 0.0:
         return None
-    return [v / total for v in mu], [i for i, v in enumerate(mu) if v > 0.0]
+    return [v / total for v in mu]
 
 
 def _spread(x: list, free: list, m: int) -> list:

@@ -7,6 +7,8 @@ over to the general route whenever it does not apply or cannot certify.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -132,3 +134,18 @@ def test_float32_single_problem_equals_the_float64_solve_rounded():
     assert np.array_equal(res.weights, ref.weights.astype(np.float32))
     big = np.array([[1e20, 0.0], [0.0, 2e20]], dtype=np.float32)  # value beyond float32: handed over
     assert fast(big) is None and fc.solve_min_norm(big).status is fc.SolverStatus.NUMERICAL
+
+
+def test_result_built_directly_equals_the_dataclass_constructor():
+    rng = np.random.default_rng(5)
+    jac = rng.standard_normal((5, 8))
+    res = fast(jac, 0.2, rng.dirichlet(np.ones(5)))
+    names = [f.name for f in dataclasses.fields(fc.MinNormResult)]
+    assert sorted(vars(res)) == sorted(names)  # every field set, nothing else
+    rebuilt = fc.MinNormResult(**{k: getattr(res, k) for k in names})
+    for k in names:
+        a, b = getattr(res, k), getattr(rebuilt, k)
+        assert a is b, k
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.method = "other"  # still frozen
+    assert res.success and repr(res) == repr(rebuilt)
