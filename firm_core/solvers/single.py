@@ -7,9 +7,10 @@ as it is when every quantity provably stays inside the float64 range (max|Q| and
 [2^-SAFE_EXP, 2^SAFE_EXP]), solves with
 
 * M = 2: the closed form of :mod:`firm_core.solvers.closed_form` (the same formula, in floats);
-* M >= 3: an active-set method (:func:`active_set_single`: a primal-dual support search, then the
-  primal active-set method if that cycles; :mod:`firm_core.solvers.small_active_set`) that stops
-  when the relative KKT residual certifies the answer,
+* M >= 3: the least-distance method of :mod:`firm_core.solvers.active_set` in one compiled NNLS
+  call on [U; 1^T] (U^T U = Qn by Cholesky; [J^T / sqrt(s); 1^T] when Qn is singular at beta = 0),
+  with a primal-dual support search and the primal active-set method of
+  :mod:`firm_core.solvers.small_active_set` as fallbacks (:func:`active_set_single`),
 
 and certifies with the general route's certificate (relative KKT residual <= tol + ROUNDOFF_KKT),
 computed by :func:`certificates` with the same formulas in Python floats (tests cross-check the two).
