@@ -20,6 +20,7 @@ cannot certify its answer) returns None and the general route runs, with its ful
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 
@@ -49,6 +50,15 @@ _sub, _mul = operator.sub, operator.mul
 _CONVERGED_0D = np.array(SolverStatus.CONVERGED, dtype=object)
 _F32_MAX = float(np.finfo(np.float32).max)
 _DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+@functools.lru_cache(maxsize=64)
+def _scaled_fold(p_bytes: bytes, beta: float) -> np.ndarray:
+    """beta P for the float64 preference with these bytes (cached and read-only: a training loop
+    keeps beta and p fixed, so Q + beta P costs one addition per call)."""
+    fold = beta * cached_folding_matrix(p_bytes)
+    fold.flags.writeable = False
+    return fold
 
 
 def _preference(preference, m: int):
@@ -170,7 +180,7 @@ def solve_single(jacobian, gram, beta, preference, method, tol, max_iter) -> Min
     def gradient(lam):
         return relative_gradient(q, lam, inv_s, w, pl)
 
-    qn = q * inv_s if beta == 0.0 else (q + beta * cached_folding_matrix(p.tobytes())) * inv_s
+    qn = q * inv_s if beta == 0.0 else (q + _scaled_fold(p.tobytes(), beta)) * inv_s
     if m == 2:
         (a, b), (_, c) = qn.tolist()
         lam, iters, name = closed_form_single(a, b, c, pl[0]), 1, "closed_form"
