@@ -8,7 +8,8 @@ Jacobians (Gaussian rows plus a shared offset, and rank-deficient ones: rank max
 offset, whose Gram matrix is singular, the hard case at beta = 0): the median time per call of the
 default ("auto", which takes the short route for single small problems) against the 40 us target,
 of the same problems solved in one batched call (time per problem), and of cvxpy; repeated R times
-(median of the per-repetition medians, with their range), with the machine's load average printed.
+(median of the per-repetition medians, with their range; the repetitions are the outer loop), with
+the machine's load average printed.
 
 For M in {2, 3, 5, 10} and d in {10, 10^4}: every method on the same random Jacobians (Gaussian rows
 plus a shared offset, so the optimum mixes interior and boundary supports), beta in {0, 0.1 * scale}.
@@ -127,26 +128,28 @@ def rank_deficient(rng, n, m, d):
 
 
 def bench_small(rng, quick, reps):
-    """Single small solves: auto (short route) vs the batched path (per problem) vs cvxpy."""
-    rows = []
+    """Single small solves: auto (short route) vs the batched path (per problem) vs cvxpy. The
+    repetitions are the outer loop, so a change in the machine's load spreads over every cell."""
     n = 20 if quick else 40
-    for family, make in (("gaussian", instances), ("rank-deficient", rank_deficient)):
-        for m in (2, 3, 5, 10):
-            for d in (10, 100):
-                jacs = make(rng, n, m, d)
-                for beta in SMALL_BETAS:
-                    auto, batched, cvx = [], [], []
-                    for _ in range(reps):
-                        auto.append(_median_call_us(lambda j: fc.solve_min_norm(j, beta=beta), jacs))
-                        t0 = time.perf_counter()
-                        fc.solve_min_norm(jacs, beta=beta)
-                        batched.append((time.perf_counter() - t0) / n * 1e6)
-                        cvx.append(_median_call_us(lambda j: fc.solve_min_norm(j, beta=beta, method="cvxpy"), jacs[:3]))
-                    res = [fc.solve_min_norm(j, beta=beta) for j in jacs]
-                    assert all(r.success for r in res), "an auto solve did not converge"
-                    rows.append(dict(family=family, M=m, d=d, beta=beta, auto=float(np.median(auto)), lo=min(auto),
-                                     hi=max(auto), batched=float(np.median(batched)), cvxpy=float(np.median(cvx)),
-                                     kkt=max(float(r.kkt_residual) for r in res), method=res[0].method))
+    cells = [dict(family=family, M=m, d=d, beta=beta, jacs=jacs, auto=[], batched=[], cvxpy=[])
+             for family, make in (("gaussian", instances), ("rank-deficient", rank_deficient))
+             for m in (2, 3, 5, 10) for d in (10, 100) for jacs in [make(rng, n, m, d)] for beta in SMALL_BETAS]
+    for _ in range(reps):
+        for c in cells:
+            jacs, beta = c["jacs"], c["beta"]
+            c["auto"].append(_median_call_us(lambda j: fc.solve_min_norm(j, beta=beta), jacs))
+            t0 = time.perf_counter()
+            fc.solve_min_norm(jacs, beta=beta)
+            c["batched"].append((time.perf_counter() - t0) / n * 1e6)
+            c["cvxpy"].append(_median_call_us(lambda j: fc.solve_min_norm(j, beta=beta, method="cvxpy"), jacs[:3]))
+    rows = []
+    for c in cells:
+        res = [fc.solve_min_norm(j, beta=c["beta"]) for j in c["jacs"]]
+        assert all(r.success for r in res), "an auto solve did not converge"
+        rows.append(dict(family=c["family"], M=c["M"], d=c["d"], beta=c["beta"], auto=float(np.median(c["auto"])),
+                         lo=min(c["auto"]), hi=max(c["auto"]), batched=float(np.median(c["batched"])),
+                         cvxpy=float(np.median(c["cvxpy"])), kkt=max(float(r.kkt_residual) for r in res),
+                         method=res[0].method))
     return rows
 
 
