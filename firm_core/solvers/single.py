@@ -225,7 +225,7 @@ def _result(jacobian, lam, ql, beta, p, iters, kkt, gap, name, tol, dtype) -> Mi
         iterations=np.array(iters, dtype=np.int64),
         status=SolverStatus.CONVERGED,
         statuses=_CONVERGED_0D.copy(),
-        message=f"{name}: converged on 1 problem(s); max relative KKT residual {kkt:.2e} <= tol {tol:.1e}",
+        message=_MESSAGE_HEAD[name] + format(kkt, ".2e") + _tol_tail(tol),
         method=name,
     )
 
@@ -233,6 +233,15 @@ def _result(jacobian, lam, ql, beta, p, iters, kkt, gap, name, tol, dtype) -> Mi
 #: MinNormResult is a frozen dataclass without slots or __post_init__: its instance dict may be filled
 #: directly, which skips the frozen __init__'s one object.__setattr__ per field (about 2 us a call).
 _DIRECT_INIT = "__slots__" not in vars(MinNormResult) and not hasattr(MinNormResult, "__post_init__")
+
+
+_MESSAGE_HEAD = {name: f"{name}: converged on 1 problem(s); max relative KKT residual "
+                 for name in ("closed_form", "active_set")}
+
+
+@functools.lru_cache(maxsize=16)
+def _tol_tail(tol: float) -> str:
+    return f" <= tol {tol:.1e}"
 
 
 def _new_result(**fields) -> MinNormResult:
