@@ -33,7 +33,7 @@ from ..validation import uniform_preference
 from . import certify
 from .closed_form import TIE_CURVATURE
 from .problem import cached_folding_matrix
-from .small_active_set import lifted_factor, nnls_weights_single, primal_active_set, support_search
+from .small_active_set import factor_in_place, nnls_weights_single, primal_active_set, support_search
 
 #: Largest M the short route takes (the primal active-set method is cubic in the support size).
 SINGLE_MAX_M = 10
@@ -90,9 +90,11 @@ def closed_form_single(a: float, b: float, c: float, p0: float) -> list[float]:
     return [l1, 1.0 - l1]
 
 
-def relative_gradient(q: np.ndarray, lam: list, inv_s: float, w: float, p: list) -> tuple[list, list]:
-    """(g, Q l) with g = (Q l + beta (l - p)) / s = Q l / s + w (l - p), as lists (w = beta / s)."""
-    ql = (q @ np.array(lam)).tolist()
+def relative_gradient(q: np.ndarray, lam: list, inv_s: float, w: float, p: list,
+                      lam_array: np.ndarray | None = None) -> tuple[list, list]:
+    """(g, Q l) with g = (Q l + beta (l - p)) / s = Q l / s + w (l - p), as lists (w = beta / s);
+    ``lam_array`` is lam as an array when the caller has it."""
+    ql = (q @ (np.array(lam) if lam_array is None else lam_array)).tolist()
     if w == 0.0:
         return [v * inv_s for v in ql], ql
     return [v * inv_s + w * (li - pi) for v, li, pi in zip(ql, lam, p)], ql
@@ -117,27 +119,30 @@ def certificates(lam: list, g: list) -> tuple[float, float]:
     return math.hypot(*r), (gap if gap > 0.0 else 0.0)
 
 
-def active_set_single(qn: np.ndarray, gradient, tol: float, lifted: np.ndarray | None = None):
+def active_set_single(normalized, gradient, tol: float, lifted: np.ndarray | None = None):
     """Certified answer for min 0.5 l^T Qn l over the simplex by active-set methods, or None.
 
     When the lifted problem ``lifted`` = [R; 1^T] (R^T R = Qn) is given, one compiled NNLS solve
     (:func:`~firm_core.solvers.small_active_set.nnls_weights_single`) answers, if it certifies; its
     support is the start of :func:`~firm_core.solvers.small_active_set.support_search` otherwise
     (which starts from all indices without ``lifted``); last,
-    :func:`~firm_core.solvers.small_active_set.primal_active_set` from a vertex. ``gradient(l)``
-    returns (g, Q l), g the relative gradient of the certificate; an answer is returned only when its
-    relative KKT residual is <= tol: (lam, iterations, (g, Q l, kkt, gap)). Iterations count the
+    :func:`~firm_core.solvers.small_active_set.primal_active_set` from a vertex. ``normalized()``
+    returns Qn (called only by the fallbacks); ``gradient(l, l_array)`` returns (g, Q l), g the
+    relative gradient of the certificate. An answer is returned only when its relative KKT residual
+    is <= tol: (lam, iterations, (g, Q l, kkt, gap), lam as an array or None). Iterations count the
     linear solves, and for NNLS the size of its support (one index joins per Lawson-Hanson step).
     """
     start, used = None, 0
     if lifted is not None:
-        lam = nnls_weights_single(lifted)
-        if lam is not None:
+        found = nnls_weights_single(lifted)
+        if found is not None:
+            lam, array = found
             used = len(lam) - lam.count(0.0)
-            cert = _certified(lam, gradient, tol)
+            cert = _certified(lam, gradient, tol, array)
             if cert is not None:
-                return lam, used, cert
+                return lam, used, cert, array
             start = [i for i, li in enumerate(lam) if li > 0.0]
+    qn = normalized()
     lam, it = support_search(qn, tol, start)
     used += it
     cert = _certified(lam, gradient, tol)
@@ -145,16 +150,37 @@ def active_set_single(qn: np.ndarray, gradient, tol: float, lifted: np.ndarray |
         lam, it = primal_active_set(qn, tol)
         used += it
         cert = _certified(lam, gradient, tol)
-    return None if cert is None else (lam, used, cert)
+    return None if cert is None else (lam, used, cert, None)
 
 
-def _certified(lam, gradient, tol: float):
+def _certified(lam, gradient, tol: float, array=None):
     """(g, Q l, kkt, gap) at ``lam`` when its relative KKT residual is <= tol, else None (also for None)."""
     if lam is None:
         return None
-    g, ql = gradient(lam)
+    g, ql = gradient(lam, array)
     kkt, gap = certificates(lam, g)
     return (g, ql, kkt, gap) if kkt <= tol else None
+
+
+def _normalized_gram(q: np.ndarray, inv_s: float, beta: float, p: np.ndarray, out=None) -> np.ndarray:
+    """Qn = (Q + beta P) / s (written into ``out`` when given)."""
+    if beta == 0.0:
+        return np.multiply(q, inv_s, out=out)
+    qn = np.add(q, _scaled_fold(p.tobytes(), beta), out=out)
+    qn *= inv_s
+    return qn
+
+
+def _lifted(jacobian, q, inv_s: float, beta: float, p: np.ndarray) -> np.ndarray | None:
+    """[U; 1^T] with U^T U = Qn (Cholesky, Qn formed in place); at beta = 0 with Qn singular,
+    [J^T / sqrt(s); 1^T] (also R^T R = Qn); None when neither applies."""
+    m = len(q)
+    a = np.empty((m + 1, m))
+    a[m] = 1.0
+    _normalized_gram(q, inv_s, beta, p, out=a[:m])
+    if factor_in_place(a):
+        return a
+    return np.concatenate((jacobian.T * math.sqrt(inv_s), _ONES_ROW[m])) if beta == 0.0 else None
 
 
 def solve_single(jacobian, gram, beta, preference, method, tol, max_iter) -> MinNormResult | None:
@@ -177,38 +203,37 @@ def solve_single(jacobian, gram, beta, preference, method, tol, max_iter) -> Min
     w = beta * inv_s
     pl = p.tolist()
 
-    def gradient(lam):
-        return relative_gradient(q, lam, inv_s, w, pl)
+    def gradient(lam, lam_array=None):
+        return relative_gradient(q, lam, inv_s, w, pl, lam_array)
 
-    qn = q * inv_s if beta == 0.0 else (q + _scaled_fold(p.tobytes(), beta)) * inv_s
     if m == 2:
-        (a, b), (_, c) = qn.tolist()
-        lam, iters, name = closed_form_single(a, b, c, pl[0]), 1, "closed_form"
+        (a, b), (_, c) = _normalized_gram(q, inv_s, beta, p).tolist()
+        lam, iters, name, weights = closed_form_single(a, b, c, pl[0]), 1, "closed_form", None
         g, ql = gradient(lam)
         cert = (g, ql, *certificates(lam, g))
     else:
-        lifted = lifted_factor(qn)
-        if lifted is None and beta == 0.0:  # singular Gram: R = J^T / sqrt(s) has R^T R = Qn
-            lifted = np.concatenate((jacobian.T * math.sqrt(inv_s), _ONES_ROW[m]))
-        found = active_set_single(qn, gradient, tol, lifted)
+        found = active_set_single(lambda: _normalized_gram(q, inv_s, beta, p), gradient, tol,
+                                  _lifted(jacobian, q, inv_s, beta, p))
         if found is None:
             return None
-        (lam, iters, cert), name = found, "active_set"
+        (lam, iters, cert, weights), name = found, "active_set"
     _, ql, kkt, gap = cert
     if not kkt <= tol + certify.ROUNDOFF_KKT:
         return None
-    return _result(jacobian, lam, ql, beta, pl, iters, kkt, gap, name, tol, out_dtype)
+    return _result(jacobian, lam, ql, beta, pl, iters, kkt, gap, name, tol, out_dtype, weights)
 
 
-def _result(jacobian, lam, ql, beta, p, iters, kkt, gap, name, tol, dtype) -> MinNormResult | None:
-    """The result object of the general route for one certified problem (0-d arrays, in ``dtype``);
-    None when value / norm_sq do not fit ``dtype`` (the general route then reports NUMERICAL)."""
+def _result(jacobian, lam, ql, beta, p, iters, kkt, gap, name, tol, dtype, weights=None) -> MinNormResult | None:
+    """The result object of the general route for one certified problem (0-d arrays, in ``dtype``;
+    ``weights``: lam as a fresh array, when there is one); None when value / norm_sq do not fit
+    ``dtype`` (the general route then reports NUMERICAL)."""
     norm_sq = sum(map(_mul, lam, ql))
     norm_sq = norm_sq if norm_sq > 0.0 else 0.0
     value = 0.5 * norm_sq
     if beta > 0.0:
         value += beta * (0.5 * sum([(li - pi) * (li - pi) for li, pi in zip(lam, p)]))
-    weights = np.array(lam)
+    if weights is None:
+        weights = np.array(lam)
     direction = weights @ jacobian
     if dtype is not _FLOAT64:
         with np.errstate(over="ignore"):

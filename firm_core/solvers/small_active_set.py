@@ -44,9 +44,6 @@ def _ones(k: int) -> np.ndarray:
     return ones
 
 
-_ONES_ROWS = [np.ones((1, k)) for k in range(33)]
-
-
 @functools.lru_cache(maxsize=32)
 def _unit_last(k: int) -> np.ndarray:
     e = np.zeros(k + 1)
@@ -101,27 +98,39 @@ def nnls_weights(a: np.ndarray) -> np.ndarray | None:
         return None
 
 
+def factor_in_place(a: np.ndarray) -> bool:
+    """Overwrite the top M x M block of ``a`` (M + 1 rows, C order, holding Qn) by its upper Cholesky
+    factor U (U^T U = Qn; ``dpotrf`` on the transposed, Fortran-ordered view, so no copy); False
+    when Qn is not positive definite (the block is then partly overwritten)."""
+    top = a[:-1].T
+    low, info = dpotrf(top, lower=1, clean=1, overwrite_a=1)
+    if low is not top:  # LAPACK worked on a copy: write the factor back
+        a[:-1] = low.T
+    return info == 0
+
+
 def lifted_factor(qn: np.ndarray) -> np.ndarray | None:
-    """A = [U; 1^T] with U^T U = Qn (Cholesky, ``dpotrf``), or None when Qn is not positive definite.
+    """A = [U; 1^T] with U^T U = Qn (Cholesky), or None when Qn is not positive definite.
     min_{mu >= 0} ||A mu - e_last|| is the least-distance form of the min-norm problem: its solution
     normalized, mu / 1^T mu, is the minimizer of 0.5 l^T Qn l over the simplex (Lawson & Hanson)."""
-    u, info = dpotrf(qn)  # upper factor; scipy zeroes the strictly lower triangle
-    if info != 0:
-        return None
-    return np.concatenate((u, _ONES_ROWS[len(u)]))
+    m = len(qn)
+    a = np.empty((m + 1, m))
+    a[:m] = qn
+    a[m] = 1.0
+    return a if factor_in_place(a) else None
 
 
-def nnls_weights_single(a: np.ndarray) -> list | None:
+def nnls_weights_single(a: np.ndarray) -> tuple[list, np.ndarray] | None:
     """lam = mu / 1^T mu with mu the NNLS solution of the lifted problem ``a`` (:func:`nnls_weights`),
-    as a list; None at the NNLS cap or when mu = 0."""
+    as a list and as an array; None at the NNLS cap or when mu = 0."""
     mu = nnls_weights(a)
     if mu is None:
         return None
-    mu = mu.tolist()
-    total = sum(mu)
+    total = sum(mu.tolist())
     if not total > 0.0:
         return None
-    return [v / total for v in mu]
+    mu /= total
+    return mu.tolist(), mu
 
 
 def _spread(x: list, free: list, m: int) -> list:

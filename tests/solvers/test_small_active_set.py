@@ -31,7 +31,7 @@ def problem(rng, m, d, beta_rel=0.0, rank=None):
     p = rng.dirichlet(np.ones(m))
     inv_s = 1.0 / (q.diagonal().max() + beta)
     qn = (q + beta * folding_matrix(p)) * inv_s
-    return jac, q, qn, beta, p, lambda lam: single.relative_gradient(q, lam, inv_s, beta * inv_s, p.tolist())
+    return jac, q, qn, beta, p, lambda lam, arr=None: single.relative_gradient(q, lam, inv_s, beta * inv_s, p.tolist(), arr)
 
 
 def reference(jac, beta, p):
@@ -58,7 +58,8 @@ def test_every_path_reaches_the_certified_optimum(m, d, beta_rel, rank):
         if lifted is None:
             assert beta == 0.0
             lifted = np.concatenate((jac.T / np.sqrt(q.diagonal().max()), np.ones((1, m))))
-        lam_nnls = sas.nnls_weights_single(lifted)
+        lam_nnls, array = sas.nnls_weights_single(lifted)
+        assert array.tolist() == lam_nnls
         assert sum(lam_nnls) == pytest.approx(1.0, abs=1e-15) and min(lam_nnls) >= 0.0
         check_optimal(q, lam_nnls, beta, p, jac)
         # no warm start: the support search from all indices; then the primal method from a vertex
@@ -80,12 +81,12 @@ def test_a_wrong_warm_start_still_converges():
     for _ in range(10):
         jac, q, qn, beta, p, grad = problem(rng, 8, 10, 0.05)
         other = problem(rng, 8, 10, 0.05)[2]
-        found = single.active_set_single(qn, grad, TOL, sas.lifted_factor(other))
+        found = single.active_set_single(lambda: qn, grad, TOL, sas.lifted_factor(other))
         assert found is not None
-        lam, iters, (g, ql, kkt, gap) = found
+        lam, iters, (g, ql, kkt, gap), _ = found
         assert kkt <= TOL
         check_optimal(q, lam, beta, p, jac)
-        wrong = sas.nnls_weights_single(sas.lifted_factor(other))
+        wrong = sas.nnls_weights_single(sas.lifted_factor(other))[0]
         if single.certificates(wrong, grad(wrong)[0])[0] > TOL:
             wrong_starts += 1
             assert iters > len([v for v in wrong if v > 0])  # the search ran after the NNLS answer
@@ -97,7 +98,7 @@ def test_a_cycling_support_search_hands_over_to_the_primal_method(monkeypatch):
     jac, q, qn, beta, p, grad = problem(rng, 10, 10, 0.0)
     monkeypatch.setattr(sas, "SUPPORT_SEARCH_STEPS", 1)  # S = all never certifies in one step here
     assert sas.support_search(qn, TOL)[0] is None
-    found = single.active_set_single(qn, grad, TOL)
+    found = single.active_set_single(lambda: qn, grad, TOL)
     assert found is not None
     check_optimal(q, found[0], beta, p, jac)
 
@@ -108,8 +109,8 @@ def test_an_answer_that_does_not_certify_is_refused():
     rng = np.random.default_rng(13)
     jac, q, qn, beta, p, _ = problem(rng, 6, 10, 0.0)
     other_q = problem(rng, 6, 10, 0.0)[1]
-    wrong_gradient = lambda lam: single.relative_gradient(other_q, lam, 1.0 / other_q.diagonal().max(), 0.0, p.tolist())
-    assert single.active_set_single(qn, wrong_gradient, TOL, sas.lifted_factor(qn)) is None
+    wrong_gradient = lambda lam, _=None: single.relative_gradient(other_q, lam, 1.0 / other_q.diagonal().max(), 0.0, p.tolist())
+    assert single.active_set_single(lambda: qn, wrong_gradient, TOL, sas.lifted_factor(qn)) is None
 
 
 def test_affine_minimizer_on_singular_faces():
@@ -132,3 +133,19 @@ def test_the_public_nnls_wrapper_gives_the_same_answer(monkeypatch):
     fast = sas.nnls_weights(lifted)
     monkeypatch.setattr(sas, "_nnls_kernel", None)
     assert np.array_equal(sas.nnls_weights(lifted), fast)
+
+
+def test_lifted_factor_is_the_cholesky_factor_over_a_row_of_ones():
+    rng = np.random.default_rng(15)
+    qn = problem(rng, 6, 10, 0.1)[2]
+    a = sas.lifted_factor(qn)
+    assert a.shape == (7, 6) and np.array_equal(a[6], np.ones(6))
+    assert np.array_equal(a[:6], np.triu(a[:6])) and np.allclose(a[:6].T @ a[:6], qn, rtol=0, atol=1e-15)
+    jac, q, qn, beta, p, _ = problem(rng, 6, 10, 0.3)
+    inv_s = 1.0 / (q.diagonal().max() + beta)
+    assert np.array_equal(single._lifted(jac, q, inv_s, beta, p), a2 := sas.lifted_factor(qn)) and a2 is not None
+    singular = np.vstack([jac[:3], jac[:3]])  # duplicated objectives, beta = 0: Qn has no Cholesky factor
+    qs = singular @ singular.T
+    lifted = single._lifted(singular, qs, 1.0 / qs.diagonal().max(), 0.0, p)
+    assert lifted.shape == (11, 6)
+    assert np.allclose(lifted[:10].T @ lifted[:10], qs / qs.diagonal().max(), rtol=0, atol=1e-15)
