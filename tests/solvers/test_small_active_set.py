@@ -149,3 +149,17 @@ def test_lifted_factor_is_the_cholesky_factor_over_a_row_of_ones():
     lifted = single._lifted(singular, qs, 1.0 / qs.diagonal().max(), 0.0, p)
     assert lifted.shape == (11, 6)
     assert np.allclose(lifted[:10].T @ lifted[:10], qs / qs.diagonal().max(), rtol=0, atol=1e-15)
+
+
+def test_factor_in_place_writes_the_factor_back_when_lapack_copies():
+    """An F-ordered buffer makes LAPACK work on a copy; the factor must still land in the buffer."""
+    rng = np.random.default_rng(16)
+    qn = problem(rng, 5, 10, 0.2)[2]
+    for order in ("C", "F"):
+        a = np.empty((6, 5), order=order)
+        a[:5], a[5] = qn, 1.0
+        assert sas.factor_in_place(a)
+        assert np.allclose(a[:5].T @ a[:5], qn, rtol=0, atol=1e-15) and np.array_equal(a[:5], np.triu(a[:5]))
+    singular = np.ones((4, 4))
+    a = np.vstack([singular, np.ones((1, 4))])
+    assert not sas.factor_in_place(a)
