@@ -35,7 +35,7 @@ from .closed_form import TIE_CURVATURE
 from .problem import cached_folding_matrix
 from .small_active_set import factor_in_place, nnls_weights_single, primal_active_set, support_search
 
-#: Largest M the short route takes (the primal active-set method is cubic in the support size).
+#: Largest M the short route takes (its NNLS and fallback solves are cubic in M; beyond, the general route).
 SINGLE_MAX_M = 10
 #: max|Q| and beta must lie in [2^-SAFE_EXP, 2^SAFE_EXP] (or beta = 0): then Q + beta P, its scale
 #: s, the value and the direction are all finite and no entry that matters underflows.

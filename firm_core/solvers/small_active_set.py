@@ -1,20 +1,24 @@
-"""Active-set kernels for ONE small problem ``min_{l in simplex} 0.5 l^T Qn l``, in Python floats.
+"""Kernels for ONE small problem ``min_{l in simplex} 0.5 l^T Qn l`` (the short route's M >= 3).
 
-Each step solves the equality-constrained problem on a support S (the *affine minimizer*
-x = argmin {0.5 x^T Qn_SS x : 1^T x = 1}) with one LAPACK call; everything else works on lists of at
-most ten floats, which is cheaper than numpy calls on arrays that small.
+* :func:`lifted_factor` / :func:`factor_in_place` and :func:`nnls_weights_single`: the
+  least-distance form. With U^T U = Qn, the NNLS solution mu of min_{mu >= 0} ||[U; 1^T] mu - e||
+  normalized, mu / 1^T mu, is the minimizer (Lawson & Hanson); one compiled call, the first choice.
 
-* :func:`support_search` (primal-dual active set): from S = all, the next support keeps the
-  positive weights of x and adds every index whose gradient entry is clearly below the support's
-  (g_j < min_S g - tol). Usually 1-3 solves; it can cycle, and then hands over.
+The fallbacks solve the equality-constrained problem on a support S (the *affine minimizer*
+x = argmin {0.5 x^T Qn_SS x : 1^T x = 1}) with one LAPACK call per step; everything else works on
+lists of at most ten floats, which is cheaper than numpy calls on arrays that small.
+
+* :func:`support_search` (primal-dual active set): from a given support (the NNLS one) or S = all,
+  the next support keeps the positive weights of x and adds every index whose gradient entry is
+  clearly below the support's (g_j < c - tol). Usually 1-3 solves; it can cycle, and then hands over.
 * :func:`primal_active_set` (the textbook primal method, Wolfe's for the min-norm point): from the
   vertex with the smallest diagonal entry, the most violated index joins S, and a ratio test keeps
-  every weight >= 0. Slower (one index per step) but it always makes progress; the fallback.
+  every weight >= 0. Slower (one index per step) but it always makes progress; the last resort.
 
-Both return only an answer whose relative KKT residual meets ``tol`` (``certify`` computes it), and
-both end on l = the affine minimizer of the final support, so they give the same bits on the same
-support. A singular face (Qn_SS not positive definite, e.g. duplicate objectives at beta = 0) is
-solved through the bordered system [[Qn_SS, 1], [1^T, 0]] [x; nu] = [0; 1].
+Their caller (:func:`firm_core.solvers.single.active_set_single`) accepts an answer only when its
+relative KKT residual, recomputed from the unnormalized Gram matrix, meets ``tol``. A singular face
+(Qn_SS not positive definite, e.g. duplicate objectives at beta = 0) is solved through the bordered
+system [[Qn_SS, 1], [1^T, 0]] [x; nu] = [0; 1].
 """
 
 from __future__ import annotations
