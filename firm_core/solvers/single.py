@@ -7,8 +7,10 @@ as it is when every quantity provably stays inside the float64 range (max|Q| and
 [2^-SAFE_EXP, 2^SAFE_EXP]), solves with
 
 * M = 2: the closed form of :mod:`firm_core.solvers.closed_form` (the same formula, in floats);
-* M >= 3: a primal active-set method (:func:`active_set_single`) that stops when the relative KKT
-  residual certifies the answer,
+* M >= 3: the least-distance method of :mod:`firm_core.solvers.active_set` in one compiled NNLS
+  call on [U; 1^T] (U^T U = Qn by Cholesky; [J^T / sqrt(s); 1^T] when Qn is singular at beta = 0),
+  with a primal-dual support search and the primal active-set method of
+  :mod:`firm_core.solvers.small_active_set` as fallbacks (:func:`active_set_single`),
 
 and certifies with the general route's certificate (relative KKT residual <= tol + ROUNDOFF_KKT),
 computed by :func:`certificates` with the same formulas in Python floats (tests cross-check the two).
@@ -20,10 +22,10 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 
 import numpy as np
 from scipy.linalg.blas import dgemm
-from scipy.linalg.lapack import dposv
 
 from ..result import MinNormResult, SolverStatus
 from ..tolerances import PREFERENCE_SUM_TOL
@@ -31,22 +33,32 @@ from ..validation import uniform_preference
 from . import certify
 from .closed_form import TIE_CURVATURE
 from .problem import cached_folding_matrix
+from .small_active_set import factor_in_place, nnls_weights_single, primal_active_set, support_search
 
-#: Largest M the short route takes (the primal active-set method is cubic in the support size).
+#: Largest M the short route takes (its NNLS and fallback solves are cubic in M; beyond, the general route).
 SINGLE_MAX_M = 10
 #: max|Q| and beta must lie in [2^-SAFE_EXP, 2^SAFE_EXP] (or beta = 0): then Q + beta P, its scale
 #: s, the value and the direction are all finite and no entry that matters underflows.
 SAFE_EXP = 900
 _LO, _HI = 2.0**-SAFE_EXP, 2.0**SAFE_EXP
-#: Iteration cap of the primal active-set method: each step adds or drops an index, and cycling
-#: (possible only under degeneracy) ends here and hands over to the general route.
-ACTIVE_SET_STEPS_PER_M = 4
 
+
+_ONES_ROW = [np.ones((1, k)) for k in range(SINGLE_MAX_M + 1)]
 
 _FLOAT64 = np.dtype(np.float64)
+_sub, _mul = operator.sub, operator.mul
 _CONVERGED_0D = np.array(SolverStatus.CONVERGED, dtype=object)
 _F32_MAX = float(np.finfo(np.float32).max)
 _DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+@functools.lru_cache(maxsize=64)
+def _scaled_fold(p_bytes: bytes, beta: float) -> np.ndarray:
+    """beta P for the float64 preference with these bytes (cached and read-only: a training loop
+    keeps beta and p fixed, so Q + beta P costs one addition per call)."""
+    fold = beta * cached_folding_matrix(p_bytes)
+    fold.flags.writeable = False
+    return fold
 
 
 def _preference(preference, m: int):
@@ -78,9 +90,11 @@ def closed_form_single(a: float, b: float, c: float, p0: float) -> list[float]:
     return [l1, 1.0 - l1]
 
 
-def relative_gradient(q: np.ndarray, lam: list, inv_s: float, w: float, p: list) -> tuple[list, list]:
-    """(g, Q l) with g = (Q l + beta (l - p)) / s = Q l / s + w (l - p), as lists (w = beta / s)."""
-    ql = (q @ np.array(lam)).tolist()
+def relative_gradient(q: np.ndarray, lam: list, inv_s: float, w: float, p: list,
+                      lam_array: np.ndarray | None = None) -> tuple[list, list]:
+    """(g, Q l) with g = (Q l + beta (l - p)) / s = Q l / s + w (l - p), as lists (w = beta / s);
+    ``lam_array`` is lam as an array when the caller has it."""
+    ql = (q @ (np.array(lam) if lam_array is None else lam_array)).tolist()
     if w == 0.0:
         return [v * inv_s for v in ql], ql
     return [v * inv_s + w * (li - pi) for v, li, pi in zip(ql, lam, p)], ql
@@ -89,103 +103,84 @@ def relative_gradient(q: np.ndarray, lam: list, inv_s: float, w: float, p: list)
 def certificates(lam: list, g: list) -> tuple[float, float]:
     """(relative KKT residual ||l - Proj(l - g)||, relative FW gap g^T l - min g): the formulas of
     :func:`firm_core.solvers.certify.certificates` (shift by the maximum, Condat's threshold) in floats."""
-    v = [li - gi for li, gi in zip(lam, g)]
+    v = list(map(_sub, lam, g))
     top = max(v)
     v = [x - top for x in v]
-    acc, theta = 0.0, -math.inf
-    for j, x in enumerate(sorted(v, reverse=True), 1):
+    acc, theta, j = 0.0, -math.inf, 0
+    for x in sorted(v, reverse=True):  # theta = max_j t_j, t_j = (sum of the j largest - 1) / j
+        j += 1
         acc += x
         t = (acc - 1.0) / j
-        if t > theta:
-            theta = t
-    r = [li - (x - theta if x > theta else 0.0) for li, x in zip(lam, v)]
-    gap = sum([li * gi for li, gi in zip(lam, g)]) - min(g)
-    return math.sqrt(sum([ri * ri for ri in r])), (gap if gap > 0.0 else 0.0)
-
-
-def _ratio_step(lam: list, free: list, x: list) -> int:
-    """Move from lam toward x (on the support ``free``) until the first weight reaches 0; return its index."""
-    best, leave = math.inf, free[0]
-    for i, xi in zip(free, x):
-        ci = lam[i]
-        if xi < ci and ci / (ci - xi) < best:
-            best, leave = ci / (ci - xi), i
-    for i, xi in zip(free, x):
-        lam[i] = max(lam[i] + best * (xi - lam[i]), 0.0)
-    lam[leave] = 0.0
-    return leave
-
-
-def _affine_minimizer(qn: np.ndarray, free: list) -> list | None:
-    """x = Qn_SS^{-1} 1 / (1^T Qn_SS^{-1} 1) on the support S = ``free`` (Cholesky); None if Qn_SS is
-    not positive definite. It minimizes 0.5 x^T Qn_SS x subject to 1^T x = 1."""
-    if len(free) == qn.shape[0]:
-        sub = qn
-    else:
-        idx = np.array(free)
-        sub = qn.take(idx, 0).take(idx, 1)
-    _, x, info = dposv(sub, _ones(len(free)))
-    x = x.tolist()
-    total = sum(x)
-    if info != 0 or not total > 0.0:
-        return None
-    return [xi / total for xi in x]
-
-
-def active_set_single(qn: np.ndarray, certify_at, tol: float):
-    """Primal active-set method for min 0.5 l^T Qn l over the simplex; None when it cannot certify.
-
-    Support guess: starting from S = all, replace S by {i : x_i > 0} until the affine minimizer x
-    on S (:func:`_affine_minimizer`) is >= 0; l = x is then feasible. Main loop (the textbook primal
-    active-set method): the index j outside S with the smallest relative gradient entry joins S when
-    g_j < min_S g - tol (a clear violation); otherwise l is returned once ``certify_at(l)``
-    (gradient, Q l, relative KKT residual, gap) has residual <= tol. After a join the step goes
-    toward the new affine minimizer, stopping where the first weight reaches 0 (that index leaves S).
-    Returns (lam, iterations, certificate) or None (not positive definite on S, or no progress).
-    """
-    m = qn.shape[0]
-    free = list(range(m))
-    it = 0
-    while True:  # support guess: each pass removes at least one index
-        it += 1
-        x = _affine_minimizer(qn, free)
-        if x is None:
-            return None
-        if min(x) >= 0.0:
+        if t <= theta:  # t_{j+1} averages t_j and the next entry, so once t falls it keeps falling
             break
-        free = [i for i, xi in zip(free, x) if xi > 0.0]
-    lam = [0.0] * m
-    for i, xi in zip(free, x):
-        lam[i] = xi
-    while it <= ACTIVE_SET_STEPS_PER_M * m:
-        g = certify_at(lam, full=False)
-        outside = [i for i in range(m) if i not in free]
-        j = min(outside, key=g.__getitem__) if outside else -1
-        if j < 0 or g[j] >= min([g[i] for i in free]) - tol:  # no clear violation: certify
-            cert = certify_at(lam)
-            if cert[2] <= tol:
-                return lam, it, cert
-            if j < 0:
-                return None  # full support yet above tol: limited by round-off, leave it to the general route
-        free = sorted(free + [j])
-        while True:  # step toward the affine minimizer on S, dropping blocking indices
-            it += 1
-            x = _affine_minimizer(qn, free)
-            if x is None:
-                return None
-            if min(x) >= 0.0:
-                for i, xi in zip(free, x):
-                    lam[i] = xi
-                break
-            free.remove(_ratio_step(lam, free, x))
-    return None
+        theta = t
+    r = [li - (x - theta) if x > theta else li for li, x in zip(lam, v)]
+    gap = sum(map(_mul, lam, g)) - min(g)
+    return math.hypot(*r), (gap if gap > 0.0 else 0.0)
 
 
-@functools.lru_cache(maxsize=SINGLE_MAX_M + 1)
-def _ones(k: int) -> np.ndarray:
-    ones = np.ones(k)
-    ones.flags.writeable = False
-    return ones
+def active_set_single(normalized, gradient, tol: float, lifted: np.ndarray | None = None):
+    """Certified answer for min 0.5 l^T Qn l over the simplex by active-set methods, or None.
+
+    When the lifted problem ``lifted`` = [R; 1^T] (R^T R = Qn) is given, one compiled NNLS solve
+    (:func:`~firm_core.solvers.small_active_set.nnls_weights_single`) answers, if it certifies; its
+    support is the start of :func:`~firm_core.solvers.small_active_set.support_search` otherwise
+    (which starts from all indices without ``lifted``); last,
+    :func:`~firm_core.solvers.small_active_set.primal_active_set` from a vertex. ``normalized()``
+    returns Qn (called only by the fallbacks); ``gradient(l, l_array)`` returns (g, Q l), g the
+    relative gradient of the certificate. An answer is returned only when its relative KKT residual
+    is <= tol: (lam, iterations, (g, Q l, kkt, gap), lam as an array or None). Iterations count the
+    linear solves, and for NNLS the size of its support (one index joins per Lawson-Hanson step).
+    """
+    start, used = None, 0
+    if lifted is not None:
+        found = nnls_weights_single(lifted)
+        if found is not None:
+            lam, array = found
+            used = len(lam) - lam.count(0.0)
+            cert = _certified(lam, gradient, tol, array)
+            if cert is not None:
+                return lam, used, cert, array
+            start = [i for i, li in enumerate(lam) if li > 0.0]
+    qn = normalized()
+    lam, it = support_search(qn, tol, start)
+    used += it
+    cert = _certified(lam, gradient, tol)
+    if cert is None:
+        lam, it = primal_active_set(qn, tol)
+        used += it
+        cert = _certified(lam, gradient, tol)
+    return None if cert is None else (lam, used, cert, None)
+
+
+def _certified(lam, gradient, tol: float, array=None):
+    """(g, Q l, kkt, gap) at ``lam`` when its relative KKT residual is <= tol, else None (also for None)."""
+    if lam is None:
+        return None
+    g, ql = gradient(lam, array)
+    kkt, gap = certificates(lam, g)
+    return (g, ql, kkt, gap) if kkt <= tol else None
+
+
+def _normalized_gram(q: np.ndarray, inv_s: float, beta: float, p: np.ndarray, out=None) -> np.ndarray:
+    """Qn = (Q + beta P) / s (written into ``out`` when given)."""
+    if beta == 0.0:
+        return np.multiply(q, inv_s, out=out)
+    qn = np.add(q, _scaled_fold(p.tobytes(), beta), out=out)
+    qn *= inv_s
+    return qn
+
+
+def _lifted(jacobian, q, inv_s: float, beta: float, p: np.ndarray) -> np.ndarray | None:
+    """[U; 1^T] with U^T U = Qn (Cholesky, Qn formed in place); at beta = 0 with Qn singular,
+    [J^T / sqrt(s); 1^T] (also R^T R = Qn); None when neither applies."""
+    m = len(q)
+    a = np.empty((m + 1, m))
+    a[m] = 1.0
+    _normalized_gram(q, inv_s, beta, p, out=a[:m])
+    if factor_in_place(a):
+        return a
+    return np.concatenate((jacobian.T * math.sqrt(inv_s), _ONES_ROW[m])) if beta == 0.0 else None
 
 
 def solve_single(jacobian, gram, beta, preference, method, tol, max_iter) -> MinNormResult | None:
@@ -200,49 +195,52 @@ def solve_single(jacobian, gram, beta, preference, method, tol, max_iter) -> Min
     if out_dtype is not _FLOAT64:  # float32: solved in float64 like the general route, returned in float32
         jacobian = jacobian.astype(np.float64)
     q = dgemm(1.0, jacobian.T, jacobian.T, trans_a=1)  # J J^T via BLAS (a huge or non-finite J fails below)
-    top = float(q.diagonal().max())  # = max|Q| (Cauchy-Schwarz); NaN or inf fails the range test
-    if not _LO <= top <= _HI:
+    diag = q.diagonal().tolist()
+    top = max(diag)  # = max|Q| (Cauchy-Schwarz); a NaN or inf anywhere in J makes sum(diag) non-finite
+    if not (_LO <= top <= _HI and sum(diag) < math.inf):
         return None
     inv_s = 1.0 / (top + beta)
     w = beta * inv_s
     pl = p.tolist()
 
-    def certify_at(lam, full=True):
-        g, ql = relative_gradient(q, lam, inv_s, w, pl)
-        return (g, ql, *certificates(lam, g)) if full else g
+    def gradient(lam, lam_array=None):
+        return relative_gradient(q, lam, inv_s, w, pl, lam_array)
 
-    qn = q * inv_s if beta == 0.0 else (q + beta * cached_folding_matrix(p.tobytes())) * inv_s
     if m == 2:
-        (a, b), (_, c) = qn.tolist()
-        lam, iters, name = closed_form_single(a, b, c, pl[0]), 1, "closed_form"
-        cert = certify_at(lam)
+        (a, b), (_, c) = _normalized_gram(q, inv_s, beta, p).tolist()
+        lam, iters, name, weights = closed_form_single(a, b, c, pl[0]), 1, "closed_form", None
+        g, ql = gradient(lam)
+        cert = (g, ql, *certificates(lam, g))
     else:
-        found = active_set_single(qn, certify_at, tol)
+        found = active_set_single(lambda: _normalized_gram(q, inv_s, beta, p), gradient, tol,
+                                  _lifted(jacobian, q, inv_s, beta, p))
         if found is None:
             return None
-        (lam, iters, cert), name = found, "active_set"
+        (lam, iters, cert, weights), name = found, "active_set"
     _, ql, kkt, gap = cert
     if not kkt <= tol + certify.ROUNDOFF_KKT:
         return None
-    return _result(jacobian, lam, ql, beta, pl, iters, kkt, gap, name, tol, out_dtype)
+    return _result(jacobian, lam, ql, beta, pl, iters, kkt, gap, name, tol, out_dtype, weights)
 
 
-def _result(jacobian, lam, ql, beta, p, iters, kkt, gap, name, tol, dtype) -> MinNormResult | None:
-    """The result object of the general route for one certified problem (0-d arrays, in ``dtype``);
-    None when value / norm_sq do not fit ``dtype`` (the general route then reports NUMERICAL)."""
-    norm_sq = sum([li * v for li, v in zip(lam, ql)])
+def _result(jacobian, lam, ql, beta, p, iters, kkt, gap, name, tol, dtype, weights=None) -> MinNormResult | None:
+    """The result object of the general route for one certified problem (0-d arrays, in ``dtype``;
+    ``weights``: lam as a fresh array, when there is one); None when value / norm_sq do not fit
+    ``dtype`` (the general route then reports NUMERICAL)."""
+    norm_sq = sum(map(_mul, lam, ql))
     norm_sq = norm_sq if norm_sq > 0.0 else 0.0
     value = 0.5 * norm_sq
     if beta > 0.0:
         value += beta * (0.5 * sum([(li - pi) * (li - pi) for li, pi in zip(lam, p)]))
-    weights = np.array(lam)
+    if weights is None:
+        weights = np.array(lam)
     direction = weights @ jacobian
     if dtype is not _FLOAT64:
         with np.errstate(over="ignore"):
             weights, direction = weights.astype(dtype), direction.astype(dtype)
         if not (value <= _F32_MAX and norm_sq <= _F32_MAX and np.isfinite(direction).all()):
             return None
-    return MinNormResult(
+    return _new_result(
         weights=weights,
         direction=direction,
         value=np.array(value, dtype=dtype),
@@ -252,6 +250,29 @@ def _result(jacobian, lam, ql, beta, p, iters, kkt, gap, name, tol, dtype) -> Mi
         iterations=np.array(iters, dtype=np.int64),
         status=SolverStatus.CONVERGED,
         statuses=_CONVERGED_0D.copy(),
-        message=f"{name}: converged on 1 problem(s); max relative KKT residual {kkt:.2e} <= tol {tol:.1e}",
+        message=_MESSAGE_HEAD[name] + format(kkt, ".2e") + _tol_tail(tol),
         method=name,
     )
+
+
+#: MinNormResult is a frozen dataclass without slots or __post_init__: its instance dict may be filled
+#: directly, which skips the frozen __init__'s one object.__setattr__ per field (about 2 us a call).
+_DIRECT_INIT = "__slots__" not in vars(MinNormResult) and not hasattr(MinNormResult, "__post_init__")
+
+
+_MESSAGE_HEAD = {name: f"{name}: converged on 1 problem(s); max relative KKT residual "
+                 for name in ("closed_form", "active_set")}
+
+
+@functools.lru_cache(maxsize=16)
+def _tol_tail(tol: float) -> str:
+    return f" <= tol {tol:.1e}"
+
+
+def _new_result(**fields) -> MinNormResult:
+    """MinNormResult(**fields), built by filling the instance dict when that is equivalent."""
+    if not _DIRECT_INIT:
+        return MinNormResult(**fields)
+    res = object.__new__(MinNormResult)
+    res.__dict__.update(fields)
+    return res

@@ -7,6 +7,8 @@ over to the general route whenever it does not apply or cannot certify.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -108,16 +110,20 @@ def test_short_route_hands_over_when_it_does_not_apply():
             assert single.solve_single(*args) is None
 
 
-def test_singular_faces_hand_over_and_are_still_solved():
-    """Duplicate rows / rank-deficient J make the reduced Gram matrix singular (Cholesky fails): the
-    general route answers, certified."""
+def test_singular_faces_are_certified_on_the_short_route():
+    """Duplicate rows / rank-deficient J at beta = 0 make Q singular (no Cholesky factor): the short
+    route lifts J^T itself for its NNLS start and solves its faces by the bordered system."""
     rng = np.random.default_rng(3)
-    jac = rng.standard_normal((5, 2))
-    jac[1] = jac[0]
-    assert single.active_set_single(jac @ jac.T / np.abs(jac @ jac.T).max(), lambda lam: None, 1e-12) is None
-    res = fc.solve_min_norm(jac)
-    assert res.status is fc.SolverStatus.CONVERGED
-    asserts.assert_kkt(jac @ jac.T, res.weights, 0.0, np.full(5, 0.2), EXACT_KKT_TOL)
+    for m, d, rank in ((5, 2, 2), (6, 10, 2), (10, 100, 5), (10, 10, 3)):
+        jac = rng.standard_normal((m, rank)) @ rng.standard_normal((rank, d)) + rng.standard_normal((1, d))
+        jac[1] = jac[0]
+        q = jac @ jac.T
+        res = fast(jac)
+        assert res is not None and res.status is fc.SolverStatus.CONVERGED
+        asserts.assert_kkt(q, res.weights, 0.0, np.full(m, 1 / m), EXACT_KKT_TOL)
+        ref = fc.solve_min_norm(jac[None], method="active_set")  # lambda is not unique; J^T lambda is
+        asserts.assert_same_solution(q, res.weights, ref.weights[0], 0.0, np.full(m, 1 / m),
+                                     float(res.gap), float(ref.gap[0]))
 
 
 def test_float32_single_problem_equals_the_float64_solve_rounded():
@@ -128,3 +134,18 @@ def test_float32_single_problem_equals_the_float64_solve_rounded():
     assert np.array_equal(res.weights, ref.weights.astype(np.float32))
     big = np.array([[1e20, 0.0], [0.0, 2e20]], dtype=np.float32)  # value beyond float32: handed over
     assert fast(big) is None and fc.solve_min_norm(big).status is fc.SolverStatus.NUMERICAL
+
+
+def test_result_built_directly_equals_the_dataclass_constructor():
+    rng = np.random.default_rng(5)
+    jac = rng.standard_normal((5, 8))
+    res = fast(jac, 0.2, rng.dirichlet(np.ones(5)))
+    names = [f.name for f in dataclasses.fields(fc.MinNormResult)]
+    assert sorted(vars(res)) == sorted(names)  # every field set, nothing else
+    rebuilt = fc.MinNormResult(**{k: getattr(res, k) for k in names})
+    for k in names:
+        a, b = getattr(res, k), getattr(rebuilt, k)
+        assert a is b, k
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.method = "other"  # still frozen
+    assert res.success and repr(res) == repr(rebuilt)
