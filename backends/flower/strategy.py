@@ -132,6 +132,10 @@ class FirmStrategy(Strategy):
                                 client_weights=tuple(self.client_weights))
 
     # --- the arrays that travel, as the flat float64 vector firm_core works on --------------------
+    def backend_train_config(self, t: int) -> dict:
+        """Entries a backend adds to round t's train ConfigRecord (none here)."""
+        return {}
+
     def to_vector(self, arrays: ArrayRecord) -> np.ndarray:
         """x from the ArrayRecord (checked against ``expect.specs``; a fresh float64 vector)."""
         return arrays_to_vector(arrays, self.expect.specs)
@@ -195,7 +199,8 @@ class FirmStrategy(Strategy):
         sample = sample_round(a.seed, t, self.client_weights, a.participation)
         if self.node_of_client is None or any(int(c) not in self.node_of_client for c in sample.participants):
             self.node_of_client = self.discover_nodes(grid, self.node_of_client)  # first round, or nodes joined
-        content_config = ConfigRecord({**dict(config), **dict(self.settings.train_config(t, self.expect.num_objectives))})
+        content_config = ConfigRecord({**dict(config), **dict(self.settings.train_config(t, self.expect.num_objectives)),
+                                       **self.backend_train_config(t)})
         messages: dict[int, Message] = {}
         client_of_node: dict[int, int] = {}
         unserved = []

@@ -50,26 +50,21 @@ def settings_of(overrides: dict) -> FlowerSettings:
 
 
 def engine_reference(settings: FlowerSettings):
-    """(final x, per-round client lambdas) of the federated engine on the task of ``settings``."""
+    """(final x, per-round client lambdas, task) of the federated engine on the task of ``settings``, as
+    ``firm rlhf`` runs it (``build_task`` of the same LLMTaskConfig, evaluation off)."""
+    from backends.flower.rlhf.settings import task_config
+    from backends.rlhf.build import build_task
     from backends.rlhf.experiment import run_task
-    from backends.rlhf.policy import load_adapter_state
-    from backends.rlhf.task import RLHFTask
 
     torch.set_num_threads(1)
-    task = settings.build_problem()
-    a = settings.algorithm
-    cfg = task.spec.local_config("firm", a.lr, a.effective_beta, a.preference_array(task.num_objectives))
-    with task.lock:
-        load_adapter_state(task.model, task.initial_state)
-        engine_task = RLHFTask(task.model, task.tokenizer, task.rewards, task.pools, cfg,
-                               eval_prompts=task.pools[0][:1], eval_samples=2)
-        history, rows = run_task(engine_task, a, settings.rounds)
-    return history.final_x, [np.asarray(r["client_lambdas"]) for r in rows], task
+    cfg = task_config(settings.problem)
+    history, rows = run_task(build_task(cfg.replace(eval_samples=0)), settings.algorithm, settings.rounds)
+    return history.final_x, [np.asarray(r["client_lambdas"]) for r in rows], settings.build_problem()
 
 
 def assert_equals_engine(history: History, settings: FlowerSettings) -> None:
     x_ref, lambdas, task = engine_reference(settings)
-    assert task.spec.lora_r == 4 and history.final_x.shape == (task.dim,)
+    assert task.config.lora_r == 4 and history.final_x.shape == (task.dim,)
     assert not np.allclose(history.final_x, task.initial_point())  # the adapter moved
     np.testing.assert_allclose(history.final_x, x_ref, rtol=0, atol=ENGINE_ATOL)
     for record, lam in zip(history.records, lambdas, strict=True):
