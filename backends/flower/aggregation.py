@@ -8,9 +8,14 @@ The weights come from the server's own record (``problem.client_weights``), neve
 reports.
 
 :func:`guarded_average` is ``firm_core.federated.server.aggregate``,
-x_{t+1} = x_t + eta_g sum_i wbar_i (y_i - x_t), wbar_i = v_i / sum_j v_j over the accepted replies,
-refused (the round is skipped, x_{t+1} = x_t) when there is no reply, the total weight is not
-positive, or the result is not finite (finite but huge replies, or a huge eta_g, can overflow).
+x_{t+1} = x_t + eta_g (sum_i wbar_i y_i - (sum_i wbar_i) x_t), wbar_i = v_i / sum_j v_j over the
+accepted replies, refused (the round is skipped, x_{t+1} = x_t) when there is no reply, the total
+weight is not positive, or the result is not finite (finite but huge replies, or a huge eta_g, can
+overflow). It takes the uploads one at a time, each in its wire dtype (a float32 adapter stays
+float32), into a running float64 sum: the server holds no (n, d) array and no float64 copy of an
+upload, only one float64 vector for the sum and one for the current term. Against ``aggregate``'s
+wbar @ Y only the summation order differs (a few ulps of max |y_i|). :func:`streamed_drift` is the
+engine's D_x = mean_i ||y_i - x_{t+1}||^2 over the same uploads, one at a time.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from firm_core.federated import aggregate
+from firm_core.federated import normalized_weights
 from firm_core.federated.sampling import sample_round as core_sample_round
 
 #: Reasons for a refused average (recorded in the round's skip warning).
@@ -46,15 +51,38 @@ def sample_round(seed: int, round_index: int, client_weights, participation: int
     return RoundSample(np.asarray(ids), np.asarray(weights, dtype=np.float64))
 
 
-def guarded_average(x: np.ndarray, ys: np.ndarray, weights: np.ndarray, server_lr: float) -> tuple[np.ndarray | None, str]:
-    """(x_{t+1}, "") from ``aggregate``, or (None, reason) when the average is refused (module docstring)."""
+def weighted_sum(ys, wbar) -> np.ndarray:
+    """sum_i wbar_i y_i in float64, one upload y_i (any float dtype) at a time (module docstring)."""
+    ys = list(ys)
+    acc = np.zeros(np.shape(ys[0]), dtype=np.float64)
+    term = np.empty_like(acc)
+    for w, y in zip(wbar, ys, strict=True):
+        np.multiply(y, w, out=term, dtype=np.float64)  # y_i upcast element by element, no float64 copy kept
+        acc += term
+    return acc
+
+
+def guarded_average(x: np.ndarray, ys, weights: np.ndarray, server_lr: float) -> tuple[np.ndarray | None, str]:
+    """(x_{t+1}, "") or (None, reason) when the average is refused (module docstring); ``ys`` the
+    accepted uploads, each a (d,) vector in its wire dtype."""
     weights = np.asarray(weights, dtype=np.float64)
     if weights.size == 0:
         return None, NO_REPLY
     if not weights.sum() > 0:
         return None, ZERO_WEIGHT
+    wbar = normalized_weights(weights, where="guarded_average")
+    x = np.asarray(x, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
-        x_new = aggregate(x, ys, weights, server_lr)
+        x_new = x + float(server_lr) * (weighted_sum(ys, wbar) - wbar.sum() * x)
     if not np.all(np.isfinite(x_new)):
         return None, NOT_FINITE
     return x_new, ""
+
+
+def streamed_drift(ys, x_new: np.ndarray) -> float:
+    """D_x = mean_i ||y_i - x_{t+1}||^2 over the uploads ``ys`` (NaN when there is none), one at a time."""
+    ys = list(ys)
+    if not ys:
+        return float("nan")
+    x_new = np.asarray(x_new, dtype=np.float64)
+    return float(np.mean([np.sum(np.subtract(y, x_new, dtype=np.float64) ** 2) for y in ys]))
