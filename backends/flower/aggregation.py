@@ -11,11 +11,12 @@ reports.
 x_{t+1} = x_t + eta_g (sum_i wbar_i y_i - (sum_i wbar_i) x_t), wbar_i = v_i / sum_j v_j over the
 accepted replies, refused (the round is skipped, x_{t+1} = x_t) when there is no reply, the total
 weight is not positive, or the result is not finite (finite but huge replies, or a huge eta_g, can
-overflow). It takes the uploads one at a time, each in its wire dtype (a float32 adapter stays
-float32), into a running float64 sum: the server holds no (n, d) array and no float64 copy of an
-upload, only one float64 vector for the sum and one for the current term. Against ``aggregate``'s
-wbar @ Y only the summation order differs (a few ulps of max |y_i|). :func:`streamed_drift` is the
-engine's D_x = mean_i ||y_i - x_{t+1}||^2 over the same uploads, one at a time.
+overflow). The uploads stay in their wire dtype (a float32 adapter stays float32) and are summed one
+at a time into a float64 running sum by the engine's own ``firm_core.federated.server.weighted_row_sum``
+(each upload upcast element by element): the server holds no (n, d) float64 array, and every entry of
+x_{t+1} is the engine's to the bit (a one-ulp difference in x_{t+1} can flip a float32 rounding of
+the adapter, which Adam's normalized steps then amplify). :func:`streamed_drift` is the engine's D_x
+= mean_i ||y_i - x_{t+1}||^2 over the same uploads, one at a time.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from firm_core.federated import normalized_weights
+from firm_core.federated.server import weighted_row_sum
 from firm_core.federated.sampling import sample_round as core_sample_round
 
 #: Reasons for a refused average (recorded in the round's skip warning).
@@ -51,17 +53,6 @@ def sample_round(seed: int, round_index: int, client_weights, participation: int
     return RoundSample(np.asarray(ids), np.asarray(weights, dtype=np.float64))
 
 
-def weighted_sum(ys, wbar) -> np.ndarray:
-    """sum_i wbar_i y_i in float64, one upload y_i (any float dtype) at a time (module docstring)."""
-    ys = list(ys)
-    acc = np.zeros(np.shape(ys[0]), dtype=np.float64)
-    term = np.empty_like(acc)
-    for w, y in zip(wbar, ys, strict=True):
-        np.multiply(y, w, out=term, dtype=np.float64)  # y_i upcast element by element, no float64 copy kept
-        acc += term
-    return acc
-
-
 def guarded_average(x: np.ndarray, ys, weights: np.ndarray, server_lr: float) -> tuple[np.ndarray | None, str]:
     """(x_{t+1}, "") or (None, reason) when the average is refused (module docstring); ``ys`` the
     accepted uploads, each a (d,) vector in its wire dtype."""
@@ -73,7 +64,7 @@ def guarded_average(x: np.ndarray, ys, weights: np.ndarray, server_lr: float) ->
     wbar = normalized_weights(weights, where="guarded_average")
     x = np.asarray(x, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
-        x_new = x + float(server_lr) * (weighted_sum(ys, wbar) - wbar.sum() * x)
+        x_new = x + float(server_lr) * (weighted_row_sum(wbar, ys) - wbar.sum() * x)
     if not np.all(np.isfinite(x_new)):
         return None, NOT_FINITE
     return x_new, ""

@@ -187,8 +187,9 @@ def _algorithm(ctx: click.Context, backend: str, from_file: dict, preference) ->
 @click.option("--model", default="tiny", show_default=True,
               help="rlhf: policy model: tiny, smollm2, or a directory saved by save_pretrained.")
 @click.option("--reward", "rewards", multiple=True, default=(),
-              help="rlhf: reward source (repeatable): harmless, helpful, positive_sentiment, brevity or a "
-                   "reward-model directory. Default: positive_sentiment and brevity.")
+              help="rlhf: reward source (repeatable): harmless, helpful, positive_sentiment, brevity, a "
+                   "reward-model directory, module:callable or file.py:callable. Default: positive_sentiment and "
+                   "brevity.")
 @click.option("--device", default="cpu", show_default=True,
               help="rlhf: where each client's base model runs: cpu, cuda, cuda:N or auto. With one SuperNode per "
                    "GPU (CUDA_VISIBLE_DEVICES), cuda is that SuperNode's GPU.")

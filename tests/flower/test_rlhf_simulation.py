@@ -74,8 +74,15 @@ def assert_equals_engine(history: History, settings: FlowerSettings) -> None:
 
 
 def test_flwr_run_of_the_rlhf_app_equals_the_engine(tmp_path):
+    """A task of `firm rlhf` with a prompts file split by a column, a file.py:callable reward and the
+    adaptive KL controller, carried by run-config keys (absolute paths: the apps run elsewhere)."""
+    from tests.flower.test_rlhf_run_config import write_task_files
+
     home, out = tmp_path / "flwr-home", tmp_path / "out"
-    overrides = parse_config_args([OVERRIDES]) | {"out-dir": str(out)}
+    prompts, reward = write_task_files(tmp_path)
+    overrides = parse_config_args([OVERRIDES]) | {
+        "out-dir": str(out), "task.prompts": prompts, "task.split-by": "topic", "task.rewards": f"brevity,{reward}",
+        "trainer.kl-control": "adaptive", "trainer.kl-target": 0.5}
     outcome = run_app(num_supernodes=2, run_config=overrides, app_dir=APP_DIRS["rlhf"], timeout=400, work_dir=home)
     assert outcome.ok, (outcome, outcome.superlink_log.read_text()[-3000:])
     assert _processes_using(str(home)) == []

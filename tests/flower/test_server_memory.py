@@ -1,6 +1,6 @@
 """The Flower server's average and memory: uploads are kept in their wire dtype and summed one at a time
-into a float64 running sum, which equals firm_core's ``aggregate`` of the float64 uploads, and the
-server's peak memory grows by one upload per client (measured with tracemalloc)."""
+into a float64 running sum, which equals firm_core's ``aggregate`` of the float64 uploads to the bit,
+and the server's peak memory grows by one upload per client (measured with tracemalloc)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ pytest.importorskip("flwr")
 
 from firm_core.federated import aggregate, model_drift  # noqa: E402
 
-from backends.flower.aggregation import NOT_FINITE, ZERO_WEIGHT, guarded_average, streamed_drift, weighted_sum  # noqa: E402
+from firm_core.federated.server import weighted_row_sum  # noqa: E402
+
+from backends.flower.aggregation import NOT_FINITE, ZERO_WEIGHT, guarded_average, streamed_drift  # noqa: E402
 
 pytestmark = [pytest.mark.flower]
 
-#: Running sum against wbar @ Y (BLAS): only the summation order differs, a few ulps of max |y_i| ~ 4.
+#: The row-by-row sum against BLAS's wbar @ Y: only the summation order differs, a few ulps of max |y_i| ~ 4.
 ORDER_ATOL = 1e-13
 #: Python objects the server keeps per reply besides its upload (the metrics, the reply record): far below
 #: one adapter of d = 200 000 float32 entries (800 kB), so one more copy of an upload could not hide in it.
@@ -34,15 +36,20 @@ def _uploads(n=5, d=1001, seed=0):
 
 def test_running_float64_sum_of_float32_uploads_equals_the_engines_aggregate():
     x, ys, w = _uploads()
-    want = aggregate(x, np.stack([y.astype(np.float64) for y in ys]), w, 0.7)
+    stacked = np.stack([y.astype(np.float64) for y in ys])
+    want = aggregate(x, stacked, w, 0.7)
     got, reason = guarded_average(x, ys, w, 0.7)
     assert reason == "" and got.dtype == np.float64
-    np.testing.assert_allclose(got, want, rtol=0, atol=ORDER_ATOL)
-    # a product formed in float32 (the uploads' dtype) would be off by ~1e-8: the tolerance sees it
-    in_float32 = sum(np.float32(wi / w.sum()) * y for wi, y in zip(w, ys, strict=True)).astype(np.float64)
-    assert np.max(np.abs(in_float32 - weighted_sum(ys, w / w.sum()))) > 1e3 * ORDER_ATOL
+    np.testing.assert_array_equal(got, want)  # the engine's bits: uploads streamed in float32, summed in float64
+    wbar = w / w.sum()
+    np.testing.assert_allclose(weighted_row_sum(wbar, ys), wbar @ stacked, rtol=0, atol=ORDER_ATOL)
+    # a product formed in float32 (the uploads' dtype) would be off by ~1e-8: the exact comparison sees it
+    in_float32 = sum(np.float32(wi) * y for wi, y in zip(wbar, ys, strict=True)).astype(np.float64)
+    assert np.max(np.abs(in_float32 - weighted_row_sum(wbar, ys))) > 1e3 * ORDER_ATOL
     # unequal weights matter: the plain mean is far from the weighted one
-    assert np.max(np.abs(aggregate(x, np.stack(ys), np.ones(5), 0.7) - got)) > 0.1
+    assert np.max(np.abs(aggregate(x, stacked, np.ones(5), 0.7) - got)) > 0.1
+    with pytest.raises(ValueError, match="at least one row"):
+        weighted_row_sum([], [])
 
 
 def test_refused_averages_and_streamed_drift():

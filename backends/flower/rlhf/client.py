@@ -7,7 +7,8 @@ the received adapter, runs K steps of ``backends.rlhf.trainer.local_steps`` on p
 t), its preference p_i (its row of ``client_preferences``, else the shared p) and the KL coefficient
 the server's controller sent (``kl-coef``; the task's ``kl_coef`` when absent), and replies with its adapter tensors
 (``records.tensors_to_record``), ``num-examples`` = pool size, ``lambda-mean`` over the steps that were
-not skipped, ``rewards`` and ``kl`` (means over its steps) and ``skipped-steps``. A client whose K
+not skipped, ``rewards`` and ``kl`` (means over its steps), ``kl-steps`` (each step's KL) and
+``skipped-steps``. A client whose K
 steps were all skipped raises (an error reply, dropped by the server).
 """
 
@@ -23,7 +24,7 @@ from backends.rlhf.policy import adapter_state
 from backends.rlhf.trainer import local_steps
 
 from ..client_state import ClientUpdateError, record_round
-from ..protocol import ARRAYS_KEY, CONFIG_KEY, KL_KEY, METRICS_KEY, REWARDS_KEY, SKIPPED_KEY, partition_id, read_train_message, reply_metrics
+from ..protocol import ARRAYS_KEY, CONFIG_KEY, KL_KEY, KL_STEPS_KEY, METRICS_KEY, REWARDS_KEY, SKIPPED_KEY, partition_id, read_train_message, reply_metrics
 from ..records import tensors_to_record
 from ..validation import arrays_to_vector
 from .settings import KL_COEF_KEY, task_from_json
@@ -72,6 +73,7 @@ def train(message: Message, context: Context) -> Message:
         extra={
             REWARDS_KEY: [float(v) for v in np.mean([r.rewards for r in records], axis=0)],
             KL_KEY: float(np.mean([r.kl for r in records])),
+            KL_STEPS_KEY: [float(r.kl) for r in records],
             SKIPPED_KEY: len(records) - len(used),
         },
     )

@@ -7,8 +7,8 @@ round's mean ``rewards`` and ``kl`` over the accepted replies are in its train M
 
 KL coefficient: the server keeps the task's controller (``LLMTaskConfig.kl_controller``: adaptive or
 fixed), sends its value as ``kl-coef`` in each train config, and folds in the round's mean training KL
-over the accepted replies after the round, as the engine's ``firm rlhf`` run does (equal local step
-counts make the mean of the clients' means the mean over all steps). Its state after each round is
+after the round, as the engine's ``firm rlhf`` run does: the mean over every local step of the accepted
+replies (``kl-steps``, clients in id order). Its state after each round is
 kept in ``kl_controller.json`` next to the checkpoint folder, the engine's file, so a resumed run
 continues with the coefficient it had.
 """
@@ -26,7 +26,7 @@ from flwr.app import MetricRecord
 from backends.rlhf.experiment import KL_STATES_FILE
 from backends.rlhf.kl_control import controller_from_dict
 
-from ..protocol import KL_KEY, REWARDS_KEY, rlhf_metric_specs
+from ..protocol import KL_KEY, KL_STEPS_KEY, REWARDS_KEY, rlhf_metric_specs
 from ..strategy import FirmStrategy
 from ..validation import ReplyExpectation
 from .settings import KL_COEF_KEY
@@ -49,8 +49,8 @@ class AdapterStrategy(FirmStrategy):
     def aggregate_train(self, server_round, replies):
         arrays, metrics = super().aggregate_train(server_round, replies)
         pending = self._require_pending(server_round)
-        if pending.accepted:  # the engine's update: the round's mean training KL, when a client finished
-            mean_kl = float(np.mean([r.metrics[KL_KEY] for r in pending.accepted]))
+        if pending.accepted:  # the engine's update: the mean KL over the round's steps, when a client finished
+            mean_kl = float(np.mean([k for r in pending.accepted for k in r.metrics[KL_STEPS_KEY]]))
             if math.isfinite(mean_kl):
                 self.kl_controller.update(mean_kl)
         self.kl_states[str(pending.t + 1)] = self.kl_controller.to_dict()
