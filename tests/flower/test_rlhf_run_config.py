@@ -179,3 +179,18 @@ def test_a_prompts_file_task_travels_through_the_run_config_both_ways(tmp_path):
     assert FlowerSettings.from_run_config(settings.to_run_config()) == settings
     # a changed value does not come back equal: the round trip carries the values, not the defaults
     assert config_from_run_config({**flat, "trainer.kl-target": 0.6}) != cfg
+
+
+def test_relative_paths_are_made_absolute_against_the_given_directory(tmp_path):
+    from backends.rlhf.build import with_absolute_paths
+
+    write_task_files(tmp_path)
+    (tmp_path / "rm").mkdir()
+    cfg = LLMTaskConfig(rewards=("brevity", "my_reward.py:shortness", "rm", "json:loads"), prompts="prompts.jsonl",
+                        model="tiny")
+    out = with_absolute_paths(cfg, tmp_path)
+    assert out.prompts == str(tmp_path / "prompts.jsonl")
+    assert out.rewards == ("brevity", f"{tmp_path / 'my_reward.py'}:shortness", str(tmp_path / "rm"), "json:loads")
+    assert out.model == "tiny" and out.replace(prompts="prompts.jsonl", rewards=cfg.rewards) == cfg
+    assert with_absolute_paths(cfg.replace(prompts="alignment"), tmp_path).prompts == "alignment"
+    assert with_absolute_paths(out, "/elsewhere") == out  # absolute paths stay
