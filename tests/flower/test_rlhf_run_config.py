@@ -194,3 +194,23 @@ def test_relative_paths_are_made_absolute_against_the_given_directory(tmp_path):
     assert out.model == "tiny" and out.replace(prompts="prompts.jsonl", rewards=cfg.rewards) == cfg
     assert with_absolute_paths(cfg.replace(prompts="alignment"), tmp_path).prompts == "alignment"
     assert with_absolute_paths(out, "/elsewhere") == out  # absolute paths stay
+
+
+def test_a_firm_rlhf_config_file_printed_as_one_run_config_line(tmp_path, monkeypatch, capsys):
+    """`python -m backends.flower.rlhf.run_config FILE --run-config`: the task of `firm rlhf --config FILE`
+    as the string `flwr run --run-config` / `flower_deploy.sh -c` take, relative paths made absolute."""
+    from backends.flower.rlhf.run_config import main
+    from backends.rlhf.cli import config_sections
+
+    write_task_files(tmp_path)
+    (tmp_path / "task.toml").write_text('[task]\nrewards = ["brevity", "my_reward.py:shortness"]\nprompts = "prompts.jsonl"\n'
+                                        'split_by = "topic"\nkl_target = 0.5\nsystem_prompt = "Be brief, please."\n'
+                                        '[algorithm]\nbeta = 0.5\nbeta_relative = true\n')
+    monkeypatch.chdir(tmp_path)
+    main(["task.toml", "--run-config"])
+    line = capsys.readouterr().out.strip()
+    task, _, _ = config_sections("task.toml")
+    expected = task_config({"name": "rlhf", **task}).replace(
+        prompts=str(tmp_path / "prompts.jsonl"), rewards=("brevity", f"{tmp_path / 'my_reward.py'}:shortness"))
+    assert expected.beta_relative and expected.system_prompt == "Be brief, please."  # [algorithm]'s flag, a space
+    assert config_from_run_config(parse_config_args([line])) == expected

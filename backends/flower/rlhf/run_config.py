@@ -24,7 +24,9 @@ directory in ``model.name``) are read by the ServerApp and every ClientApp, whic
 in other directories: give absolute paths (``firm flower`` resolves relative ones against the
 directory it was run from before it writes the run config).
 
-``python -m backends.flower.rlhf.run_config`` prints the default table (what ``app_rlhf`` declares).
+``python -m backends.flower.rlhf.run_config`` prints the default table (what ``app_rlhf`` declares);
+``python -m backends.flower.rlhf.run_config FILE --run-config`` prints the task of ``firm rlhf --config
+FILE`` as one ``--run-config`` / ``flower_deploy.sh -c`` string (absolute paths).
 """
 
 from __future__ import annotations
@@ -200,15 +202,42 @@ def config_from_run_config(flat: Mapping[str, Any]) -> LLMTaskConfig:
     return task_config(problem_from_run_config(flat))
 
 
+def _toml_value(value) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else (
+        json.dumps(value) if isinstance(value, str) else repr(value))
+
+
 def toml_table(flat: Mapping[str, Any] | None = None) -> str:
     """The ``[tool.flwr.app.config]`` lines of the task keys (default values unless ``flat``)."""
-    lines = []
-    for key, value in (default_run_config() if flat is None else flat).items():
-        text = ("true" if value else "false") if isinstance(value, bool) else (
-            json.dumps(value) if isinstance(value, str) else repr(value))
-        lines.append(f"{key} = {text}")
-    return "\n".join(lines)
+    return "\n".join(f"{key} = {_toml_value(value)}" for key, value in (default_run_config() if flat is None
+                                                                         else flat).items())
+
+
+def run_config_line(flat: Mapping[str, Any]) -> str:
+    """The task keys as one ``k=v k="v" ...`` string for ``flwr run --run-config`` or ``flower_deploy.sh -c``."""
+    return " ".join(f"{key}={_toml_value(value)}" for key, value in flat.items())
+
+
+def main(argv=None) -> None:
+    """Print the default task table, or (with a config file) the task of ``firm rlhf --config FILE`` as
+    flat keys, relative paths made absolute against the current directory."""
+    import argparse
+    from pathlib import Path
+
+    ap = argparse.ArgumentParser(prog="python -m backends.flower.rlhf.run_config", description=main.__doc__)
+    ap.add_argument("config", nargs="?", help="a firm rlhf config file ([task] table)")
+    ap.add_argument("--run-config", action="store_true",
+                    help="one line for flwr run --run-config / scripts/flower_deploy.sh -c instead of TOML lines")
+    args = ap.parse_args(argv)
+    flat = default_run_config()
+    if args.config:
+        from backends.rlhf.build import with_absolute_paths
+        from backends.rlhf.cli import config_sections
+
+        task, _, _ = config_sections(args.config)
+        flat = config_to_run_config(with_absolute_paths(task_config({"name": TASK_NAME, **task}), Path.cwd()))
+    print(run_config_line(flat) if args.run_config else toml_table(flat))
 
 
 if __name__ == "__main__":  # pragma: no cover - prints the table to paste into app_rlhf/pyproject.toml
-    print(toml_table())
+    main()
