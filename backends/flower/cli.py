@@ -5,6 +5,7 @@
     firm flower --dp client-fixed --noise-multiplier 0.5 --clipping-norm 1.0
     firm flower --checkpoint runs/fl/ckpt ; firm flower --resume runs/fl/ckpt --rounds 20
     firm flower --backend rlhf --clients 2 --rounds 2   # LoRA RLHF clients (torch), flwr run of app_rlhf
+    firm flower --backend rlhf --config task.toml       # the task of `firm rlhf --config task.toml`
 
 Writes history.json / history.csv into ``--out`` (default runs/flower) and prints a summary. For a
 deployment with separate SuperLink / SuperNode processes use ``scripts/flower_deploy.sh``.
@@ -21,8 +22,8 @@ import click
 
 from . import cli_checks
 
-#: The small LoRA RLHF task of ``--backend rlhf`` (RLHFTaskSpec defaults: tiny offline model, rewards
-#: positive_sentiment + brevity; 2 prompts x 4 completions x 8 new tokens per local step).
+#: The small LoRA RLHF task of ``--backend rlhf`` without ``--config`` (LLMTaskConfig defaults: tiny offline
+#: model, rewards positive_sentiment + brevity; 2 prompts x 4 completions x 8 new tokens per local step).
 RLHF_TASK = {"name": "rlhf", "group_size": 4, "prompts_per_step": 2, "max_new_tokens": 8}
 #: Algorithm defaults of ``--backend rlhf`` where the user left the option at its numpy default.
 RLHF_ALGORITHM_DEFAULTS = {"local_steps": 2, "lr": 1e-2}
@@ -57,8 +58,9 @@ def _refuse_other_backend_options(ctx: click.Context, backend: str, engine: str)
                                    f"only, not to --backend {backend} (got {_option(name)} {value!r})", ctx=ctx)
 
 
-def _check_options(ctx: click.Context, backend: str) -> dict:
-    """Every option checked on its own (one-line errors naming it); returns the cleaned values that change."""
+def _check_options(ctx: click.Context, backend: str, num_objectives: int | None = None) -> dict:
+    """Every option checked on its own (one-line errors naming it); returns the cleaned values that change.
+    ``num_objectives``: M of a ``--config`` task (else the --reward count, or --objectives)."""
     p = ctx.params
     for name, (minimum, strict) in NUMBER_OPTIONS.items():
         cli_checks.finite_number(p[name], _option(name), minimum=minimum, strict=strict)
@@ -81,7 +83,8 @@ def _check_options(ctx: click.Context, backend: str) -> dict:
             out["device"] = check_device_spec(p["device"])
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--device") from None
-    num_objectives = len(out["rewards"]) if backend == "rlhf" else p["objectives"]
+    if num_objectives is None:
+        num_objectives = len(out["rewards"]) if backend == "rlhf" else p["objectives"]
     out["preference"] = cli_checks.preference(p["preference"], num_objectives)
     if p["participation"] is not None and p["participation"] > p["clients"]:
         raise click.BadParameter(f"must be at most --clients {p['clients']} (S of N clients per round), got "
@@ -89,29 +92,80 @@ def _check_options(ctx: click.Context, backend: str) -> dict:
     return out
 
 
-def _settings(backend, clients, rounds, algorithm, local_steps, lr, beta, server_lr, participation, seed, preference,
-              problem_options, timeout, out, checkpoint, resume, dp):
-    """FlowerSettings of the command line: the quadratics problem (numpy) or :data:`RLHF_TASK` with N =
-    ``clients`` (rlhf). Validates the spec without loading a model."""
+def _settings(backend, problem: dict, algorithm: dict, rounds, timeout, out, checkpoint, resume, dp):
+    """FlowerSettings of the command line; validates the problem spec without loading a model."""
     from firm_core.federated.config import AlgorithmConfig
 
     from .settings import DPSettings, FlowerSettings
 
-    alg = AlgorithmConfig(name=algorithm, local_steps=local_steps, lr=lr, server_lr=server_lr, preference=preference,
-                          beta=None if algorithm == "fedavg_ls" else beta, participation=participation, seed=seed)
-    if backend == "rlhf":
-        problem = {**RLHF_TASK, "num_clients": clients, "seed": seed, **problem_options}
+    alg = dict(algorithm)
+    if alg.get("name") == "fedavg_ls":
+        alg["beta"] = None
+    return FlowerSettings(problem=problem, algorithm=AlgorithmConfig(**alg), rounds=rounds, timeout=timeout,
+                          out_dir=str(out), checkpoint_dir=str(checkpoint or ""), resume_from=str(resume or ""),
+                          backend=backend, dp=DPSettings(**dp))
+
+
+def _rlhf_task(ctx: click.Context, config_path, file_sections, checked: dict) -> tuple[dict, dict, int | None]:
+    """(problem, algorithm fields of the file, rounds of the file or None) of ``--backend rlhf``.
+
+    With ``--config``: ``file_sections``, the [task] / [algorithm] / [run] tables read exactly as ``firm rlhf
+    --config`` reads them (``backends.rlhf.cli.config_sections``); --model, --reward, --device, --clients and --seed given on
+    the command line override the file. Without: :data:`RLHF_TASK` with the options. Relative paths
+    (prompts file, file.py:callable rewards, model and reward-model folders) are made absolute against
+    the current directory: the Flower apps run elsewhere."""
+    from backends.rlhf.build import with_absolute_paths
+
+    from .rlhf.settings import problem_of, task_config
+
+    p = ctx.params
+    given = lambda name: ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT  # noqa: E731
+    alg, rounds = {}, None
+    if config_path:
+        task, alg, run = file_sections
+        rounds = run["rounds"]
+        overrides = {"model": "model", "rewards": "rewards", "device": "device", "clients": "num_clients",
+                     "seed": "seed"}
+        for option, field_name in overrides.items():
+            if given(option):
+                task[field_name] = list(checked["rewards"]) if option == "rewards" else checked.get(option, p[option])
     else:
-        problem = {"name": "quadratics", "num_clients": clients, "seed": seed, **problem_options}
-    return FlowerSettings(problem=problem, algorithm=alg, rounds=rounds, timeout=timeout, out_dir=str(out),
-                          checkpoint_dir=str(checkpoint or ""), resume_from=str(resume or ""), backend=backend,
-                          dp=DPSettings(**dp))
+        task = {**RLHF_TASK, "num_clients": p["clients"], "seed": p["seed"], "model": p["model"],
+                "rewards": list(checked["rewards"]), "device": checked["device"]}
+    try:
+        cfg = with_absolute_paths(task_config({"name": "rlhf", **task}), Path.cwd())
+    except (TypeError, ValueError) as exc:
+        raise click.UsageError(f"{'--config ' + str(config_path) + ' [task]: ' if config_path else ''}{exc}") from None
+    return problem_of(cfg), alg, rounds
+
+
+def _algorithm(ctx: click.Context, backend: str, from_file: dict, preference) -> dict:
+    """The algorithm fields: the file's (``--config``), overridden by options given on the command line;
+    options left at their default fill what the file leaves out (``--backend rlhf``: K = 2, lr = 1e-2)."""
+    p = ctx.params
+    given = lambda name: ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT  # noqa: E731
+    alg = {k: v for k, v in from_file.items() if v is not None}
+    options = {"algorithm": "name", "local_steps": "local_steps", "lr": "lr", "beta": "beta", "server_lr": "server_lr",
+               "participation": "participation", "seed": "seed"}
+    for option, field_name in options.items():
+        value = p[option]
+        if backend == "rlhf" and not given(option) and option in RLHF_ALGORITHM_DEFAULTS:
+            value = RLHF_ALGORITHM_DEFAULTS[option]
+        if given(option) or field_name not in alg:
+            alg[field_name] = value
+    if given("preference") or "preference" not in alg:
+        alg["preference"] = preference
+    return alg
 
 
 @click.command(name="flower")
 @click.option("--backend", type=click.Choice(["numpy", "rlhf"]), default="numpy", show_default=True,
               help="numpy: heterogeneous quadratics; rlhf: LoRA RLHF clients on the tiny offline model (torch; "
                    "default K=2, lr=1e-2; no --dp nor quadratics options).")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="rlhf: a TOML / YAML file with the [task] (and [algorithm], [run]) tables of `firm rlhf --config`; "
+                   "the same task runs on Flower. --model, --reward, --device, --clients, --seed and the algorithm "
+                   "options given here override it. Relative paths in it are resolved against the current directory.")
 @click.option("--engine", type=click.Choice(["simulation", "inprocess"]), default="simulation", show_default=True,
               help="simulation: `flwr run` on Flower's Ray simulation engine; inprocess: no Ray, one process.")
 @click.option("--clients", type=click.IntRange(1), default=4, show_default=True, help="N clients (= SuperNodes).")
@@ -133,8 +187,9 @@ def _settings(backend, clients, rounds, algorithm, local_steps, lr, beta, server
 @click.option("--model", default="tiny", show_default=True,
               help="rlhf: policy model: tiny, smollm2, or a directory saved by save_pretrained.")
 @click.option("--reward", "rewards", multiple=True, default=(),
-              help="rlhf: reward source (repeatable): harmless, helpful, positive_sentiment, brevity or a "
-                   "reward-model directory. Default: positive_sentiment and brevity.")
+              help="rlhf: reward source (repeatable): harmless, helpful, positive_sentiment, brevity, a "
+                   "reward-model directory, module:callable or file.py:callable. Default: positive_sentiment and "
+                   "brevity.")
 @click.option("--device", default="cpu", show_default=True,
               help="rlhf: where each client's base model runs: cpu, cuda, cuda:N or auto. With one SuperNode per "
                    "GPU (CUDA_VISIBLE_DEVICES), cuda is that SuperNode's GPU.")
@@ -146,28 +201,39 @@ def _settings(backend, clients, rounds, algorithm, local_steps, lr, beta, server
 @click.option("--resume", type=click.Path(exists=True, file_okay=False), default=None, help="Continue from this checkpoint.")
 @click.option("--out", type=click.Path(file_okay=False), default="runs/flower", show_default=True)
 @click.pass_context
-def flower(ctx, backend, engine, clients, rounds, algorithm, local_steps, lr, beta, server_lr, preference, participation,
+def flower(ctx, backend, config_path, engine, clients, rounds, algorithm, local_steps, lr, beta, server_lr, preference, participation,
            seed, noise_std, heterogeneity, dim, objectives, model, rewards, device, timeout, dp, noise_multiplier,
            clipping_norm, checkpoint, resume, out):
     """Run FIRM on Flower (Message API) on the heterogeneous-quadratics problem or (--backend rlhf) LoRA RLHF."""
     from firm_core.federated.history import History
 
     _refuse_other_backend_options(ctx, backend, engine)
-    checked = _check_options(ctx, backend)
+    if config_path and backend != "rlhf":
+        raise click.UsageError(f"--config applies to --backend rlhf only (got --backend {backend})", ctx=ctx)
+    file_task = None
+    if config_path:
+        from backends.rlhf.cli import config_sections
+
+        file_task = config_sections(config_path)
+    num_objectives = None
+    if file_task is not None and ctx.get_parameter_source("rewards") == click.core.ParameterSource.DEFAULT:
+        num_objectives = len(file_task[0]["rewards"])
+    checked = _check_options(ctx, backend, num_objectives)
     out, checkpoint = checked["out"], checked.get("checkpoint")
     resume = str(Path(resume).resolve()) if resume else None  # the app may run in another cwd
     if backend == "rlhf":
-        default = lambda name: ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT  # noqa: E731
-        local_steps = RLHF_ALGORITHM_DEFAULTS["local_steps"] if default("local_steps") else local_steps
-        lr = RLHF_ALGORITHM_DEFAULTS["lr"] if default("lr") else lr
-        problem_options = {"model": model, "rewards": list(checked["rewards"]), "device": checked["device"]}
+        problem, alg_file, file_rounds = _rlhf_task(ctx, config_path, file_task, checked)
+        if file_rounds is not None and ctx.get_parameter_source("rounds") == click.core.ParameterSource.DEFAULT:
+            rounds = file_rounds
+        clients = problem["num_clients"]
     else:
-        problem_options = {"num_objectives": objectives, "dim": dim, "heterogeneity": heterogeneity,
-                           "noise_std": noise_std}
+        problem = {"name": "quadratics", "num_clients": clients, "seed": seed, "num_objectives": objectives, "dim": dim,
+                   "heterogeneity": heterogeneity, "noise_std": noise_std}
+        alg_file = {}
     dp_options = {"mode": dp, "noise_multiplier": noise_multiplier, "clipping_norm": clipping_norm}
     try:
-        settings = _settings(backend, clients, rounds, algorithm, local_steps, lr, beta, server_lr, participation, seed,
-                             checked["preference"], problem_options, timeout, out, checkpoint, resume, dp_options)
+        alg = _algorithm(ctx, backend, alg_file, checked["preference"])
+        settings = _settings(backend, problem, alg, rounds, timeout, out, checkpoint, resume, dp_options)
         problem = settings.build_problem() if backend == "numpy" else None  # rlhf: loading waits for the run
         if problem is not None:
             settings.algorithm.check_problem(problem)

@@ -150,6 +150,37 @@ def stop_process_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
                 pass
 
 
+def stop_marked_processes(home: Path, grace: float = 10.0) -> None:
+    """Terminate (SIGKILL after ``grace`` seconds) the live processes whose environment holds FLWR_HOME =
+    ``home``: what this run started and that left the SuperLink's process tree (Ray's ClientApp actors
+    are re-parented when their raylet stops, and would otherwise linger until they notice). Every
+    process a run starts inherits that FLWR_HOME; nothing else carries it."""
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - psutil comes with most Flower installs
+        return
+    marker, me = f"{home}", os.getpid()
+    marked = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.pid != me and proc.environ().get("FLWR_HOME") == marker:
+                marked.append(proc)
+        except psutil.Error:  # gone, or not ours to read
+            continue
+    for proc in marked:
+        try:
+            proc.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(marked, timeout=grace)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=grace)
+
+
 def write_flower_home(home: Path, port: int) -> None:
     """``config.toml`` with the single connection "firm" at 127.0.0.1:port (insecure, loopback)."""
     home.mkdir(parents=True, exist_ok=True)
@@ -243,5 +274,6 @@ def run_app(
             time.sleep(POLL_INTERVAL)
     finally:
         stop_process_group(superlink)
+        stop_marked_processes(home)
         if own_tmp:  # Flower's state database, apps and sources (MBs per run); the log stays
             shutil.rmtree(home, ignore_errors=True)

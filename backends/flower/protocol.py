@@ -365,14 +365,22 @@ REWARDS_KEY = "rewards"
 KL_KEY = "kl"
 #: Local steps skipped as non-finite (the rest were taken).
 SKIPPED_KEY = "skipped-steps"
+#: KL to the reference policy of each local step (K floats): the server's KL controller takes their
+#: mean over the round's clients, as the engine does (the mean of the clients' means can differ in the
+#: last bit, which Adam's normalized steps can amplify).
+KL_STEPS_KEY = "kl-steps"
 
 
 def rlhf_metric_specs(num_objectives: int, local_steps: int | None) -> dict[str, MetricSpec]:
     """Extra reply metrics of the "rlhf" backend: rewards (M finite floats), KL (finite), skipped steps
-    (an integer in [0, K - 1]: a client that skipped all K steps fails instead of replying)."""
+    (an integer in [0, K - 1]: a client that skipped all K steps fails instead of replying) and, when K
+    is known, the KL of each step (K finite floats)."""
     top = math.inf if local_steps is None else local_steps - 1
-    return {
+    specs = {
         REWARDS_KEY: MetricSpec("floats", length=num_objectives),
         KL_KEY: MetricSpec("float"),
         SKIPPED_KEY: MetricSpec("int", low=0, high=top),
     }
+    if local_steps is not None:
+        specs[KL_STEPS_KEY] = MetricSpec("floats", length=local_steps)
+    return specs

@@ -15,15 +15,16 @@ from firm_core.federated import RoundOutput, RoundRecord, lambda_disagreement, m
 
 
 def round_record(round_index: int, point: dict, out: RoundOutput, *, wall_time: float, uplink_bytes: int,
-                 downlink_bytes: int) -> RoundRecord:
-    """Record of round t: ``point`` = metrics of x_t (``evaluate_point``), ``out`` = what the round did."""
+                 downlink_bytes: int, d_x: float | None = None) -> RoundRecord:
+    """Record of round t: ``point`` = metrics of x_t (``evaluate_point``), ``out`` = what the round did;
+    ``d_x`` = D_x when the caller streamed it from the uploads (``out.client_points`` then left empty)."""
     lams = out.client_lambdas
     return RoundRecord(
         round=int(round_index),
         phi=point["phi"],
         objectives=tuple(float(v) for v in point["objectives"]),
         d_lambda=lambda_disagreement(lams) if lams is not None else float("nan"),
-        d_x=model_drift(out.client_points, out.x_new),
+        d_x=model_drift(out.client_points, out.x_new) if d_x is None else float(d_x),
         dist_pareto=point["dist_pareto"],
         lambda_mean=tuple(float(v) for v in np.asarray(out.lambda_mean, dtype=np.float64)),
         uplink_floats=int(out.uplink_floats),

@@ -5,7 +5,8 @@ the app's pyproject, flat dotted keys, overridable with ``flwr run --run-config`
 listed in ``protocol``) or builds it in Python. What a client needs each round goes out in the train
 ConfigRecord (:meth:`FlowerSettings.train_config`, format in ``protocol``). The problem spec belongs
 to the backend (``registry``): "numpy" takes ``firm_core.problems.make_problem`` specs, "rlhf" the
-LoRA RLHF task spec of ``backends.flower.rlhf.settings``; the settings only ask the backend to check it.
+LoRA RLHF task of ``firm rlhf`` ({"name": "rlhf", <``backends.rlhf.build.LLMTaskConfig`` fields>},
+``backends.flower.rlhf.settings``); the settings only ask the backend to check it.
 """
 
 from __future__ import annotations
@@ -74,8 +75,8 @@ class FlowerSettings:
     out_dir : where the final history.json / history.csv are written ("" = nowhere).
     dp : differential-privacy option.
     backend : a registered backend (``registry``): "numpy" (``problem`` is a firm_core problem) or
-        "rlhf" (``problem`` is the LoRA RLHF task spec of ``backends.flower.rlhf.settings``; needs the
-        [torch] extra; no DP).
+        "rlhf" (``problem`` is the LoRA RLHF task of ``firm rlhf``, an ``LLMTaskConfig`` as a mapping;
+        needs the [torch] extra; no DP).
     """
 
     problem: dict = field(default_factory=lambda: dict(DEFAULT_PROBLEM))

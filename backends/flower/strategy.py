@@ -39,7 +39,6 @@ from firm_core.federated import (
     evaluate_point,
     lambda_disagreement,
     load_checkpoint,
-    model_drift,
     save_checkpoint,
 )
 from firm_core.federated.faults import warn_dropped, warn_skipped
@@ -49,7 +48,7 @@ from flwr.serverapp.grid import Grid
 from flwr.serverapp.strategy import Strategy
 from flwr.supercore import log
 
-from .aggregation import RoundSample, guarded_average, sample_round
+from .aggregation import RoundSample, guarded_average, sample_round, streamed_drift
 from .discovery import discover_nodes
 from .protocol import ARRAYS_KEY, CONFIG_KEY, LAMBDA_KEY, SOLVER_STATUS_KEY
 from .records import Traffic, message_traffic, vector_to_record
@@ -132,6 +131,10 @@ class FirmStrategy(Strategy):
                                 client_weights=tuple(self.client_weights))
 
     # --- the arrays that travel, as the flat float64 vector firm_core works on --------------------
+    def backend_train_config(self, t: int) -> dict:
+        """Entries a backend adds to round t's train ConfigRecord (none here)."""
+        return {}
+
     def to_vector(self, arrays: ArrayRecord) -> np.ndarray:
         """x from the ArrayRecord (checked against ``expect.specs``; a fresh float64 vector)."""
         return arrays_to_vector(arrays, self.expect.specs)
@@ -195,7 +198,8 @@ class FirmStrategy(Strategy):
         sample = sample_round(a.seed, t, self.client_weights, a.participation)
         if self.node_of_client is None or any(int(c) not in self.node_of_client for c in sample.participants):
             self.node_of_client = self.discover_nodes(grid, self.node_of_client)  # first round, or nodes joined
-        content_config = ConfigRecord({**dict(config), **dict(self.settings.train_config(t, self.expect.num_objectives))})
+        content_config = ConfigRecord({**dict(config), **dict(self.settings.train_config(t, self.expect.num_objectives)),
+                                       **self.backend_train_config(t)})
         messages: dict[int, Message] = {}
         client_of_node: dict[int, int] = {}
         unserved = []
@@ -227,7 +231,7 @@ class FirmStrategy(Strategy):
             log(WARNING, "FIRM round %d: dropped node %d (client %s): %s", pending.t, r.node_id, r.client_id,
                 r.reason.splitlines()[0])
         weights = pending.sample.weight_of([r.client_id for r in pending.accepted])
-        ys = np.stack([r.y for r in pending.accepted]) if pending.accepted else np.empty((0, self.expect.dim))
+        ys = [r.y for r in pending.accepted]  # each in its wire dtype; summed one at a time (no (n, d) array)
         pending.x_new, pending.skip_reason = guarded_average(pending.x, ys, weights, self.settings.algorithm.server_lr)
         pending.wall_time = time.perf_counter() - pending.started
         with np.errstate(over="ignore", invalid="ignore"):  # drift of huge (finite) replies is inf, not an error
@@ -263,7 +267,7 @@ class FirmStrategy(Strategy):
         if len(lams):
             out[LAMBDA_KEY] = [float(v) for v in lams.mean(axis=0)]
         if pending.x_new is not None:
-            out["d-x"] = model_drift(np.stack([r.y for r in pending.accepted]), pending.x_new)
+            out["d-x"] = streamed_drift([r.y for r in pending.accepted], pending.x_new)
         return MetricRecord({k: v for k, v in out.items() if not (isinstance(v, float) and np.isnan(v))})
 
     def _solver_status(self, accepted: list[AcceptedReply]) -> str:
@@ -305,7 +309,8 @@ class FirmStrategy(Strategy):
         lams = np.array([r.lambda_mean for r in accepted]).reshape(-1, m)
         return RoundOutput(
             x_new=x_next, participants=pending.sample.participants, finished=np.array([r.client_id for r in accepted]),
-            client_points=np.array([r.y for r in accepted]).reshape(-1, d), client_lambdas=lams,
+            client_points=np.empty((0, d)),  # the uploads stay with the replies; D_x is streamed from them
+            client_lambdas=lams,
             lambda_mean=np.full(m, np.nan) if skipped or not len(lams) else lams.mean(axis=0),
             dropped=tuple(dropped), skipped=skipped,
             uplink_floats=sum(r.traffic.payload_floats for r in accepted), downlink_floats=pending.downlink.payload_floats,
@@ -316,7 +321,8 @@ class FirmStrategy(Strategy):
         pending = self._require_pending(server_round)
         out = self._round_output(pending, x_next)
         with np.errstate(over="ignore", invalid="ignore"):  # drift of huge (finite) replies is inf, not an error
-            record = round_record(pending.t, self._point, out, wall_time=pending.wall_time,
+            d_x = streamed_drift([r.y for r in pending.accepted] if pending.aggregated else [], x_next)
+            record = round_record(pending.t, self._point, out, d_x=d_x, wall_time=pending.wall_time,
                                   uplink_bytes=sum(r.traffic.payload_bytes for r in pending.accepted if pending.aggregated),
                                   downlink_bytes=pending.downlink.payload_bytes)
         self.history.append(record)

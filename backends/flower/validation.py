@@ -120,7 +120,9 @@ class SentTrain:
 
 @dataclass(frozen=True)
 class AcceptedReply:
-    """A reply that passed every check. ``y`` is a private float64 copy of the client's iterate."""
+    """A reply that passed every check. ``y`` is a private copy of the client's iterate in its wire dtype
+    (float64 for the numpy iterate, float32 for a float32 adapter; float64 holds it exactly), so the
+    server keeps one upload's worth per client."""
 
     node_id: int
     client_id: int
@@ -175,10 +177,16 @@ def _check_array(arr, spec: TensorSpec) -> np.ndarray:
     return y
 
 
-def arrays_to_vector(record: ArrayRecord, specs: tuple[TensorSpec, ...]) -> np.ndarray:
+def wire_dtype(specs: tuple[TensorSpec, ...]) -> np.dtype:
+    """The one dtype that holds every tensor of ``specs`` exactly (float32 for a float32 adapter)."""
+    return np.result_type(*[np.dtype(s.dtype) for s in specs])
+
+
+def arrays_to_vector(record: ArrayRecord, specs: tuple[TensorSpec, ...], dtype=np.float64) -> np.ndarray:
     """The arrays of ``record`` checked against ``specs`` (exactly these names; each its dtype and
-    shape, decodable, finite) and flattened, in the order of ``specs``, into one fresh float64
-    vector. Raises :class:`ReplyRejected` (a ValueError) naming the first problem found."""
+    shape, decodable, finite) and flattened, in the order of ``specs``, into one fresh vector of
+    ``dtype`` (float64 by default; a reply is kept in its :func:`wire_dtype`). Raises
+    :class:`ReplyRejected` (a ValueError) naming the first problem found."""
     if not isinstance(record, ArrayRecord):
         raise ReplyRejected(f"expected an ArrayRecord, got {type(record).__name__}")
     keys = list(record.keys())
@@ -191,7 +199,7 @@ def arrays_to_vector(record: ArrayRecord, specs: tuple[TensorSpec, ...]) -> np.n
             f"ArrayRecord must hold exactly the keys of the {len(names)} expected arrays; missing {missing[:5]}, "
             f"unexpected {extra[:5]} (got {len(keys)} keys)"
         )
-    return np.concatenate([_check_array(record[s.name], s).reshape(-1).astype(np.float64) for s in specs])
+    return np.concatenate([_check_array(record[s.name], s).reshape(-1) for s in specs], dtype=dtype)
 
 
 def _check_metrics(record: MetricRecord, expect: ReplyExpectation, client_id: int) -> tuple[float, np.ndarray, dict]:
@@ -239,7 +247,7 @@ def check_train_reply(
             err = message.error
             raise ReplyRejected(f"client error (code {err.code}): {err.reason}")
         content = message.content
-        y = arrays_to_vector(_single(content.array_records, "ArrayRecord"), expect.specs)
+        y = arrays_to_vector(_single(content.array_records, "ArrayRecord"), expect.specs, wire_dtype(expect.specs))
         weight, lam, metrics = _check_metrics(_single(content.metric_records, "MetricRecord"), expect,
                                               expected.client_id)
     except ReplyRejected as exc:

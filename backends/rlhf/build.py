@@ -12,16 +12,19 @@ import dataclasses
 import math
 import numbers
 from dataclasses import dataclass
+from pathlib import Path
 
 from .client_data import check_mix, check_preferences
 from .device import check_device_spec, check_dtype_name
 
 #: RLHFConfig fields a task config sets (the algorithm fields come from the engine's AlgorithmConfig)
 LOCAL_FIELDS = ("prompts_per_step", "group_size", "max_new_tokens", "temperature", "kl_coef", "advantage",
-                "optimizer", "grad_method", "beta_relative", "use_chat_template", "system_prompt")
+                "optimizer", "grad_method", "on_nonfinite", "beta_relative", "use_chat_template", "system_prompt")
 #: rewards whose task uses the shipped helpful-vs-harmless prompts when ``prompts`` is left unset
 ALIGNMENT_REWARDS = ("harmless", "helpful")
 KL_CONTROLS = ("adaptive", "fixed")
+#: policy models that are names, never paths
+BUILTIN_MODELS = ("tiny", "smollm2")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class LLMTaskConfig:
         completion, updated once per round with the round's mean training KL, ``kl_horizon`` rounds) or
         "fixed" (``kl_coef`` throughout).
     beta_relative : False (default): the algorithm's beta is used as is; True: beta * tr(Q) / M.
+    on_nonfinite : "skip" (a step with a non-finite loss or gradient is not taken) or "raise".
     client_preferences : None, or one preference p_i (M numbers, normalized) per client.
     seed : prompt pools and evaluation sampling.   lora_seed : the adapter's initialization.
     device / dtype : "auto" | "cpu" | "cuda" | "cuda:N" and "float32" | "bfloat16" | "float16" of the base.
@@ -82,6 +86,7 @@ class LLMTaskConfig:
     advantage: str = "grpo"
     optimizer: str = "adam"
     grad_method: str = "autograd"
+    on_nonfinite: str = "skip"
     beta_relative: bool = False
     use_chat_template: bool = True
     system_prompt: str | None = None
@@ -246,3 +251,54 @@ def task_prompts(cfg: LLMTaskConfig) -> tuple[list[list[str]], list[str]]:
         raise ValueError(f"LLMTaskConfig: splitting {len(prompts)} prompts across {cfg.num_clients} clients: {exc}") \
             from None
     return pools, prompts
+
+
+def check_inputs(cfg: LLMTaskConfig, *, rewards_label: str = "`rewards`", prompts_label: str = "`prompts`") -> None:
+    """What can be checked before a model loads: each reward spec that is not built in (a reward-model
+    folder, module:callable or file.py:callable is parsed and loaded; errors name ``rewards_label``) and
+    the prompts with their split (``task_prompts``; its ValueError is prefixed with ``prompts_label``)."""
+    from .rewards import BUILTIN_REWARDS, parse_reward_spec
+
+    for spec in cfg.rewards:
+        if spec not in BUILTIN_REWARDS:  # built-ins load lazily; folders and callables are checked here
+            parse_reward_spec(spec, option=rewards_label)
+    try:
+        task_prompts(cfg)
+    except ValueError as exc:
+        raise ValueError(f"{prompts_label}: {exc}") from None
+
+
+def _absolute(path: str, base: Path) -> str:
+    p = Path(path).expanduser()
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def _absolute_reward(spec: str, base: Path) -> str:
+    """A reward spec with its file part absolute: a reward-model folder that exists under ``base``, or the
+    file of file.py:callable; built-in names and module:callable are returned unchanged."""
+    from .rewards import BUILTIN_REWARDS
+
+    if spec in BUILTIN_REWARDS:
+        return spec
+    head, sep, tail = spec.rpartition(":")
+    if sep and head.endswith(".py"):
+        return f"{_absolute(head, base)}:{tail}"
+    if (base / Path(spec).expanduser()).is_dir():
+        return _absolute(spec, base)
+    return spec
+
+
+def with_absolute_paths(cfg: LLMTaskConfig, base) -> LLMTaskConfig:
+    """``cfg`` with every relative path resolved against the directory ``base``: the prompts file (not
+    "alignment"), a model directory that exists there, reward-model folders and the files of
+    file.py:callable rewards. A process that runs elsewhere (a Flower ServerApp / ClientApp) then
+    reads the same files."""
+    base = Path(base)
+    prompts = cfg.prompts
+    if prompts is not None and prompts != "alignment":
+        prompts = _absolute(prompts, base)
+    model = cfg.model
+    if model not in BUILTIN_MODELS and (base / Path(model).expanduser()).is_dir():
+        model = _absolute(model, base)
+    rewards = tuple(_absolute_reward(r, base) for r in cfg.rewards)
+    return cfg.replace(prompts=prompts, model=model, rewards=rewards)

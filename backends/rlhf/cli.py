@@ -65,6 +65,21 @@ def _read_config(path) -> dict:
     return {s: dict(raw.get(s) or {}) for s in ("task", "algorithm", "run")}
 
 
+def option_defaults() -> dict:
+    """{option: default} of ``firm rlhf``'s options that set a config field (:data:`OPTION_FIELDS`)."""
+    with rlhf.make_context("rlhf", []) as ctx:  # the values the command sees with no option given
+        return {k: v for k, v in ctx.params.items() if k in OPTION_FIELDS}
+
+
+def config_sections(config_path) -> tuple[dict, dict, dict]:
+    """(task, algorithm, run) of a config file exactly as ``firm rlhf --config`` reads it when no option
+    is given: the file's [task] / [algorithm] / [run], each field it leaves out at the option's default
+    (so ``firm flower --backend rlhf --config`` runs the same task)."""
+    task, alg, run = assemble(config_path, option_defaults(), set())
+    task.setdefault("rewards", DEFAULT_REWARDS)
+    return task, alg, run
+
+
 def assemble(config_path, options: dict, given: set[str]) -> tuple[dict, dict, dict]:
     """(task, algorithm, run) dicts: the config file's values, overridden by options given on the
     command line; options left at their default fill only fields the file does not set."""
@@ -318,16 +333,10 @@ def silence_stack(quiet: bool) -> None:
 def check_task_inputs(cfg) -> None:
     """What can be checked before a model loads: the reward specs (``--reward``) and the prompts
     (``--prompts`` and its split); ValueError naming the option."""
-    from .build import task_prompts
-    from .rewards import BUILTIN_REWARDS, parse_reward_spec
+    from .build import check_inputs
+    from .rewards import OPTION
 
-    for spec in cfg.rewards:
-        if spec not in BUILTIN_REWARDS:  # built-ins load lazily; folders and callables are checked here
-            parse_reward_spec(spec)
-    try:
-        task_prompts(cfg)
-    except ValueError as exc:
-        raise ValueError(f"--prompts: {exc}") from None
+    check_inputs(cfg, rewards_label=OPTION, prompts_label="--prompts")
 
 
 class _Shape:

@@ -1,8 +1,9 @@
 """Pure server-side aggregation helpers (also called by the Flower strategy).
 
     aggregate:            x_{t+1} = x_t + eta_g sum_i wbar_i (y_i - x_t),  wbar_i = w_i / sum_j w_j
-                          (computed as x_t + eta_g (wbar @ y - (sum_i wbar_i) x_t): no (n, d) temporary;
-                          float32 uploads are summed row by row into float64, never copied to float64)
+                          (computed as x_t + eta_g (sum_i wbar_i y_i - (sum_i wbar_i) x_t), the sum row by
+                          row (weighted_row_sum): no (n, d) temporary, the same bits for streamed uploads;
+                          float32 uploads are upcast a row at a time, never copied to float64 whole)
     aggregate_mgda:       D_m = sum_i wbar_i Delta_{i,m};  lambda = argmin_{simplex} ||D^T lambda||^2;
                           x_{t+1} = x_t - eta_g D^T lambda                       (FMGDA / FSMGDA)
     sketched_jacobian:    G = sum_i wbar_i L_i R_i  (FedCMOO exact-lambda variant: estimate of the global Jacobian)
@@ -70,19 +71,32 @@ def _check_uploads(x, uploads, weights, server_lr, where, tail_ndim):
     return x, u, w
 
 
+def weighted_row_sum(weights, rows) -> np.ndarray:
+    """sum_i w_i r_i in float64, accumulated row by row in order (rows: an (n, d) array or n vectors (d,)
+    of any float dtype, each upcast exactly): the same bits whether the rows come stacked or one at a
+    time, and on any BLAS; no (n, d) temporary."""
+    acc, term = None, None
+    for w, r in zip(weights, rows, strict=True):
+        if acc is None:
+            acc = np.multiply(r, w, dtype=np.float64)
+            term = np.empty_like(acc)
+        else:
+            acc += np.multiply(r, w, out=term, dtype=np.float64)
+    if acc is None:
+        raise ValueError("weighted_row_sum: `rows` must hold at least one row")
+    return acc
+
+
 def aggregate(x, uploads, weights, server_lr: float = 1.0) -> np.ndarray:
     """x + eta_g sum_i wbar_i (y_i - x) for uploads y (n, d) and weights (n,) renormalized to sum 1.
 
-    Computed as x + eta_g (wbar @ y - (sum_i wbar_i) x), which needs no (n, d) temporary y - x (the
-    server's memory grows by the uploads alone). Against wbar @ (y - x) only the summation order
-    differs: the result moves by a few ulps of max(|x|, |y_i|)."""
+    Computed as x + eta_g (sum_i wbar_i y_i - (sum_i wbar_i) x) with the sum taken row by row
+    (:func:`weighted_row_sum`), which needs no (n, d) temporary y - x (the server's memory grows by the
+    uploads alone) and gives the same bits as a server that sums the uploads one at a time as they
+    arrive. Against wbar @ (y - x) only the summation order differs: the result moves by a few ulps of
+    max(|x|, |y_i|)."""
     x, y, w = _check_uploads(x, uploads, weights, server_lr, "aggregate", 1)
-    if y.dtype == np.float64:
-        return x + server_lr * (w @ y - w.sum() * x)
-    total = np.zeros_like(x)
-    for wi, yi in zip(w, y):  # float32 rows: one float64 temporary of size d at a time
-        total += wi * yi
-    return x + server_lr * (total - w.sum() * x)
+    return x + server_lr * (weighted_row_sum(w, y) - w.sum() * x)
 
 
 def aggregate_mgda(x, updates, weights, server_lr: float = 1.0, *, method: str = "auto"):

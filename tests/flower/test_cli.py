@@ -213,3 +213,40 @@ def test_a_model_folder_that_passes_the_check_but_does_not_load_is_one_line(tmp_
     (error,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert "--model" in error and "did not load" in error and "Traceback" not in result.output
     assert not (tmp_path / "out" / "history.json").exists()
+
+
+@pytest.mark.torch
+def test_firm_flower_rlhf_reads_the_task_table_of_firm_rlhf(tmp_path, monkeypatch):
+    """--config takes the [task] / [algorithm] / [run] of a `firm rlhf` config; relative paths in it are made
+    absolute against the current directory; a bad [task] value is a one-line usage error naming it."""
+    pytest.importorskip("torch")
+    pytest.importorskip("peft")
+    from backends.flower.rlhf.settings import task_config
+    from backends.rlhf.cli import config_sections
+    from tests.flower.test_rlhf_run_config import write_task_files
+
+    write_task_files(tmp_path)
+    config = tmp_path / "task.toml"
+    config.write_text('[task]\nrewards = ["brevity", "my_reward.py:shortness"]\nprompts = "prompts.jsonl"\n'
+                      'split_by = "topic"\ngroup_size = 4\nprompts_per_step = 2\nmax_new_tokens = 8\neval_samples = 0\n'
+                      'kl_target = 0.5\ndevice = "cpu"\n[algorithm]\nlocal_steps = 1\nbeta = 0.5\n[run]\nrounds = 1\n')
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(flower, ["--backend", "rlhf", "--engine", "inprocess", "--config", "task.toml",
+                                         "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "history.json").read_text())
+    described = data["metadata"]["problem"]["task_config"]
+    task, alg, _ = config_sections("task.toml")
+    expected = task_config({"name": "rlhf", **task}).to_dict()
+    expected.update(prompts=str(tmp_path / "prompts.jsonl"), rewards=["brevity", f"{tmp_path / 'my_reward.py'}:shortness"])
+    assert described == {k: v for k, v in expected.items() if k != "device"}
+    assert data["metadata"]["config"]["local_steps"] == 1 and data["metadata"]["config"]["beta"] == 0.5
+    assert len(data["records"]) == 1 and data["records"][0]["dropped"] == []
+    config.write_text('[task]\nkl_control = "pid"\n')
+    result = CliRunner().invoke(flower, ["--backend", "rlhf", "--engine", "inprocess", "--config", "task.toml",
+                                         "--out", str(out)])
+    assert result.exit_code == 2 and "`kl_control`" in result.output and "'pid'" in result.output, result.output
+    assert "Traceback" not in result.output
+    result = CliRunner().invoke(flower, ["--config", "task.toml", "--out", str(out)])
+    assert result.exit_code == 2 and "--config applies to --backend rlhf" in result.output, result.output

@@ -21,7 +21,7 @@ from backends.flower.inprocess import InProcessGrid, ensure_task_identity  # noq
 from backends.flower.protocol import ARRAYS_KEY, KL_KEY, METRICS_KEY, REWARDS_KEY  # noqa: E402
 from backends.flower.records import TensorSpec, iterate_to_record, tensors_to_record  # noqa: E402
 from backends.flower.rlhf.client import train as rlhf_train  # noqa: E402
-from backends.flower.rlhf.settings import RLHFTaskSpec, task_from_json  # noqa: E402
+from backends.flower.rlhf.settings import task_config, task_from_json  # noqa: E402
 from backends.flower.server_app import run_strategy  # noqa: E402
 from backends.flower.settings import FlowerSettings  # noqa: E402
 from backends.flower.validation import ReplyExpectation, ReplyRejected, arrays_to_vector  # noqa: E402
@@ -44,6 +44,17 @@ def rlhf_settings(num_clients: int = 2, *, rounds: int = 2, **algorithm) -> Flow
     alg.update(algorithm)
     return FlowerSettings(problem={**SMALL_TASK, "num_clients": num_clients}, algorithm=AlgorithmConfig(**alg),
                           rounds=rounds, timeout=120.0, backend="rlhf")
+
+
+def engine_run(settings: FlowerSettings):
+    """(History, per-round rows, engine task) of the federated engine's run of the task of ``settings``, as
+    ``firm rlhf`` runs it: ``build_task`` of the same LLMTaskConfig (evaluation off), then ``run_task``."""
+    from backends.rlhf.build import build_task
+    from backends.rlhf.experiment import run_task
+
+    engine_task = build_task(task_config(settings.problem).replace(eval_samples=0))
+    history, rows = run_task(engine_task, settings.algorithm, settings.rounds)
+    return history, rows, engine_task
 
 
 def run_inprocess(settings: FlowerSettings, apps=None):
@@ -118,20 +129,11 @@ def test_aggregated_adapter_is_the_weighted_average_of_the_replies(two_round_run
 
 
 def test_flower_run_equals_the_rlhf_federated_loop(two_round_run):
-    from backends.rlhf.experiment import run_task
-    from backends.rlhf.policy import load_adapter_state
-    from backends.rlhf.task import RLHFTask
-
     settings, run, grid = two_round_run
-    task = settings.build_problem()
-    a = settings.algorithm
-    cfg = task.spec.local_config("firm", a.lr, a.effective_beta, a.preference_array(task.num_objectives))
-    with task.lock:
-        load_adapter_state(task.model, task.initial_state)
-        engine_task = RLHFTask(task.model, task.tokenizer, task.rewards, task.pools, cfg,
-                               eval_prompts=task.pools[0][:1], eval_samples=2)
-        history, rows = run_task(engine_task, a, settings.rounds)
-        ref_state = engine_task.point_state(history.final_point["x"])
+    history, rows, engine_task = engine_run(settings)
+    ref_state = engine_task.point_state(history.final_point["x"])
+    coefs = [run.result.train_metrics_clientapp[r]["kl-coef"] for r in (1, 2)]
+    assert coefs[0] == task_config(settings.problem).kl_coef and coefs[1] != coefs[0]  # the adaptive controller moved
     final = run.result.arrays
     assert sorted(final) == sorted(ref_state)
     for name, tensor in ref_state.items():
@@ -201,7 +203,7 @@ def test_client_whose_steps_are_all_skipped_raises(two_round_run, monkeypatch):
         def __call__(self, prompts, completions):
             return np.full(len(prompts), np.inf)
 
-    monkeypatch.setattr(task, "rewards", [Poisoned(), task.rewards[1]])
+    monkeypatch.setattr(task.engine, "rewards", [Poisoned(), task.rewards[1]])
     ensure_task_identity(1)
     arrays = tensors_to_record({k: v.numpy() for k, v in task.initial_state.items()})
     msg = Message(RecordDict({ARRAYS_KEY: arrays, "config": settings.train_config(5, 2)}), 1001, "train")
@@ -224,12 +226,12 @@ def test_backend_is_validated_and_travels_in_the_train_config():
     assert FlowerSettings().train_config(0, 2)["backend"] == "numpy"
     parsed = FlowerSettings.from_run_config({"backend": "rlhf", "problem.name": "rlhf", "problem.rewards": "brevity",
                                              "problem.group-size": 4})
-    assert parsed.backend == "rlhf" and RLHFTaskSpec.from_dict(parsed.problem).rewards == ("brevity",)
+    assert parsed.backend == "rlhf" and task_config(parsed.problem).rewards == ("brevity",)
 
 
 @pytest.mark.parametrize(("spec", "needle"), [
     ({"name": "quadratics"}, "`name`"),
-    ({"name": "rlhf", "dim": 5}, "unknown keys ['dim']"),
+    ({"name": "rlhf", "dim": 5}, "unknown field(s) ['dim']"),
     ({"name": "rlhf", "group_size": 1}, "`group_size`"),
     ({"name": "rlhf", "num_clients": 0}, "`num_clients`"),
     ({"name": "rlhf", "heterogeneity": 1.5}, "`heterogeneity`"),

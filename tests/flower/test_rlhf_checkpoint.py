@@ -59,7 +59,7 @@ def test_resume_refuses_a_checkpoint_of_another_task_or_config(full_run, tmp_pat
     ckpt = str(tmp_path / "ckpt")
     run_inprocess(dataclasses.replace(settings, rounds=1, checkpoint_dir=ckpt))
     other_task = dataclasses.replace(settings, problem={**settings.problem, "lora_r": 4}, resume_from=ckpt)
-    with pytest.raises(ValueError, match=r"another problem; differing fields \[.*'lora_r'"):
+    with pytest.raises(ValueError, match=r"another problem; differing fields \[.*'task_config'"):
         FirmStrategy(other_task).resume(ckpt)
     # the same task written out in full (as the run config carries it: every default named) resumes
     from backends.flower.rlhf.run_config import problem_from_run_config, problem_to_run_config

@@ -13,6 +13,7 @@ pytest.importorskip("peft")
 from backends.flower.protocol import METRICS_KEY  # noqa: E402
 from tests.flower.test_rlhf_backend import (  # noqa: E402
     WIRE_RTOL,
+    engine_run,
     rlhf_settings,
     run_inprocess,
     train_replies_by_round,
@@ -29,10 +30,7 @@ def test_flower_run_with_client_mixes_and_preferences_equals_the_engine():
     import dataclasses
 
     from backends.rlhf.client_data import pools_from_mixes
-    from backends.rlhf.experiment import run_task
-    from backends.rlhf.policy import load_adapter_state
     from backends.rlhf.prompts import PROMPT_MIXES
-    from backends.rlhf.task import RLHFTask
 
     torch.set_num_threads(1)
     first, second = sorted(PROMPT_MIXES)[:2]
@@ -44,13 +42,8 @@ def test_flower_run_with_client_mixes_and_preferences_equals_the_engine():
     run, grid = run_inprocess(settings)
     task = settings.build_problem()
     assert task.pools == pools_from_mixes(mixes, seed=0)
-    a = settings.algorithm
-    cfg = task.spec.local_config("firm", a.lr, a.effective_beta, a.preference_array(2))
-    with task.lock:
-        load_adapter_state(task.model, task.initial_state)
-        engine_task = RLHFTask(task.model, task.tokenizer, task.rewards, task.pools, cfg,
-                               client_preferences=PREFERENCES, eval_prompts=task.pools[0][:1], eval_samples=2)
-        history, rows = run_task(engine_task, a, settings.rounds)
+    history, rows, engine_task = engine_run(settings)
+    np.testing.assert_allclose(engine_task.client_preferences, PREFERENCES, rtol=0, atol=0)
     np.testing.assert_allclose(run.history.final_x, history.final_x, rtol=WIRE_RTOL, atol=0)
     replies = sorted(train_replies_by_round(grid)["1"], key=lambda m: m.content.metric_records[METRICS_KEY]["partition-id"])
     lam = np.array([m.content.metric_records[METRICS_KEY]["lambda-mean"] for m in replies])

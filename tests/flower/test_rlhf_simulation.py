@@ -50,26 +50,21 @@ def settings_of(overrides: dict) -> FlowerSettings:
 
 
 def engine_reference(settings: FlowerSettings):
-    """(final x, per-round client lambdas) of the federated engine on the task of ``settings``."""
+    """(final x, per-round client lambdas, task) of the federated engine on the task of ``settings``, as
+    ``firm rlhf`` runs it (``build_task`` of the same LLMTaskConfig, evaluation off)."""
+    from backends.flower.rlhf.settings import task_config
+    from backends.rlhf.build import build_task
     from backends.rlhf.experiment import run_task
-    from backends.rlhf.policy import load_adapter_state
-    from backends.rlhf.task import RLHFTask
 
     torch.set_num_threads(1)
-    task = settings.build_problem()
-    a = settings.algorithm
-    cfg = task.spec.local_config("firm", a.lr, a.effective_beta, a.preference_array(task.num_objectives))
-    with task.lock:
-        load_adapter_state(task.model, task.initial_state)
-        engine_task = RLHFTask(task.model, task.tokenizer, task.rewards, task.pools, cfg,
-                               eval_prompts=task.pools[0][:1], eval_samples=2)
-        history, rows = run_task(engine_task, a, settings.rounds)
-    return history.final_x, [np.asarray(r["client_lambdas"]) for r in rows], task
+    cfg = task_config(settings.problem)
+    history, rows = run_task(build_task(cfg.replace(eval_samples=0)), settings.algorithm, settings.rounds)
+    return history.final_x, [np.asarray(r["client_lambdas"]) for r in rows], settings.build_problem()
 
 
 def assert_equals_engine(history: History, settings: FlowerSettings) -> None:
     x_ref, lambdas, task = engine_reference(settings)
-    assert task.spec.lora_r == 4 and history.final_x.shape == (task.dim,)
+    assert task.config.lora_r == 4 and history.final_x.shape == (task.dim,)
     assert not np.allclose(history.final_x, task.initial_point())  # the adapter moved
     np.testing.assert_allclose(history.final_x, x_ref, rtol=0, atol=ENGINE_ATOL)
     for record, lam in zip(history.records, lambdas, strict=True):
@@ -79,8 +74,15 @@ def assert_equals_engine(history: History, settings: FlowerSettings) -> None:
 
 
 def test_flwr_run_of_the_rlhf_app_equals_the_engine(tmp_path):
+    """A task of `firm rlhf` with a prompts file split by a column, a file.py:callable reward and the
+    adaptive KL controller, carried by run-config keys (absolute paths: the apps run elsewhere)."""
+    from tests.flower.test_rlhf_run_config import write_task_files
+
     home, out = tmp_path / "flwr-home", tmp_path / "out"
-    overrides = parse_config_args([OVERRIDES]) | {"out-dir": str(out)}
+    prompts, reward = write_task_files(tmp_path)
+    overrides = parse_config_args([OVERRIDES]) | {
+        "out-dir": str(out), "task.prompts": prompts, "task.split-by": "topic", "task.rewards": f"brevity,{reward}",
+        "trainer.kl-control": "adaptive", "trainer.kl-target": 0.5}
     outcome = run_app(num_supernodes=2, run_config=overrides, app_dir=APP_DIRS["rlhf"], timeout=400, work_dir=home)
     assert outcome.ok, (outcome, outcome.superlink_log.read_text()[-3000:])
     assert _processes_using(str(home)) == []

@@ -174,7 +174,7 @@ RLHF_EXPECT = ReplyExpectation(dim=D, num_objectives=M, num_clients=N, local_ste
 
 def _rlhf_metrics(**override):
     m = {"num-examples": 0.5, "partition-id": 1, "lambda-mean": [0.25, 0.75], "local-steps": K,
-         "rewards": [0.1, -0.3], "kl": 0.01, "skipped-steps": 1}
+         "rewards": [0.1, -0.3], "kl": 0.01, "skipped-steps": 1, "kl-steps": [0.01] * K}
     m.update(override)
     return MetricRecord({k: v for k, v in m.items() if v is not None})
 
@@ -185,6 +185,7 @@ def test_rlhf_metrics_are_checked_too():
         "kl": float("nan"),
         "rewards": [0.1],
         "skipped-steps": K,  # all K skipped: such a client must fail, not reply
+        "kl-steps": [0.01] * (K - 1),  # one KL per local step
     }
     for key, value in bad.items():
         out = _check(_reply(metrics=_rlhf_metrics(**{key: value})), expect=RLHF_EXPECT)
