@@ -191,15 +191,13 @@ def llm_figure(results: dict, path) -> Path:
 
 
 def _llm_training(ax, label, b):
-    lo = np.asarray(b["initial"]["rewards"], dtype=float)
-    runs = b["runs"]
-    allr = np.asarray([t for r in runs for t in r["train_rewards"]], dtype=float)
-    span = np.where(np.nanmax(allr, axis=0) > np.nanmin(allr, axis=0), np.nanmax(allr, axis=0) - np.nanmin(allr, axis=0), 1.0)
-    m = len(lo)
+    from .llm import range_normalizer
+
+    runs, m = b["runs"], len(b["objectives"])
+    norm = range_normalizer([t for r in runs for t in r["train_rewards"]])
     for algo in b["suite"]["algorithms"]:
         rs = [r for r in runs if r["algorithm"] == algo and abs(r["preference"][0] - 1.0 / m) < 1e-9]
-        curves = [np.mean((np.asarray(r["train_rewards"], dtype=float) - np.nanmin(allr, axis=0)) / span, axis=1)
-                  for r in rs]
+        curves = [np.mean(norm(r["train_rewards"]), axis=1) for r in rs]
         _band(ax, curves, COLORS.get(algo), DISPLAY_NAMES[algo], x=np.arange(1, len(curves[0]) + 1) if curves else None)
     ax.set_xlabel("round")
     ax.set_ylabel("training reward (normalized, mean over objectives)")

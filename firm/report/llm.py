@@ -31,6 +31,9 @@ ENTRY_POINT_GROUP = "firm.report"
 ENTRY_POINT_NAME = "llm"
 #: hypervolume reference of the normalized rewards (minimizing 1 - r in [0, 1]^M)
 HV_REFERENCE = 1.1
+#: a reward whose final values span less than this (relative to their size) is constant: its normalized
+#: values are 0, not float round-off blown up to [0, 1] (means over samples summed in different orders)
+NORMALIZE_MIN_SPAN = 1e-9
 #: a move of r_1 against the preference of at most this (normalized units) still follows it
 MONOTONE_ATOL = 0.02
 #: FIRM's lambda_1 must follow p_1 on at least this fraction of neighbouring preference pairs
@@ -84,8 +87,17 @@ def _preference_key(p) -> str:
 def normalizer(block: dict):
     """r -> (r - lo) / (hi - lo) per objective, lo / hi over the block's final points and x_0's rewards."""
     pts = np.array([r["final_rewards"] for r in block["runs"]] + [block["initial"]["rewards"]], dtype=np.float64)
+    return range_normalizer(pts)
+
+
+def range_normalizer(points):
+    """r -> (r - lo) / (hi - lo) per column of ``points`` (NaN ignored); a column spanning at most
+    NORMALIZE_MIN_SPAN * max(1, |hi|) maps to 0."""
+    pts = np.asarray(points, dtype=np.float64)
     lo, hi = np.nanmin(pts, axis=0), np.nanmax(pts, axis=0)
-    span = np.where(hi > lo, hi - lo, 1.0)
+    flat = hi - lo <= NORMALIZE_MIN_SPAN * np.maximum(1.0, np.abs(hi))
+    span = np.where(flat, 1.0, hi - lo)
+    lo = np.where(flat, hi, lo)
     return lambda r: (np.asarray(r, dtype=np.float64) - lo) / span
 
 

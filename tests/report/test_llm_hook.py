@@ -190,3 +190,10 @@ def test_a_block_with_no_finite_final_point_scores_nan_not_a_crash():
     sc = llm.score_block("toy", block)
     assert np.isnan(sc["stats"]["fsmgda"]["hypervolume"]["median"])
     assert np.isfinite(sc["stats"]["firm"]["hypervolume"]["median"])
+
+
+def test_a_reward_that_does_not_move_normalizes_to_zero_not_to_round_off():
+    # means over samples summed in different orders differ in the last bits: that is no spread
+    norm = llm.range_normalizer([[1 / 144, 0.2], [1 / 144 + 1e-18, 0.6], [1 / 144, 0.4]])
+    np.testing.assert_allclose(norm([1 / 144 + 1e-18, 0.5]), [0.0, 0.75])
+    np.testing.assert_allclose(llm.range_normalizer([[0.0], [1e-6]])([1e-6]), [1.0])  # a real spread stays
