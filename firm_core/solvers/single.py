@@ -33,7 +33,8 @@ from ..validation import uniform_preference
 from . import certify
 from .closed_form import TIE_CURVATURE
 from .problem import cached_folding_matrix
-from .small_active_set import factor_in_place, nnls_weights_single, primal_active_set, support_search
+from .small_active_set import (factor_in_place, nnls_weights_single, pivoted_lifted_factor, primal_active_set,
+                               support_search)
 
 #: Largest M the short route takes (its NNLS and fallback solves are cubic in M; beyond, the general route).
 SINGLE_MAX_M = 10
@@ -41,8 +42,6 @@ SINGLE_MAX_M = 10
 #: s, the value and the direction are all finite and no entry that matters underflows.
 SAFE_EXP = 900
 _LO, _HI = 2.0**-SAFE_EXP, 2.0**SAFE_EXP
-
-
 _ONES_ROW = [np.ones((1, k)) for k in range(SINGLE_MAX_M + 1)]
 
 _FLOAT64 = np.dtype(np.float64)
@@ -172,15 +171,20 @@ def _normalized_gram(q: np.ndarray, inv_s: float, beta: float, p: np.ndarray, ou
 
 
 def _lifted(jacobian, q, inv_s: float, beta: float, p: np.ndarray) -> np.ndarray | None:
-    """[U; 1^T] with U^T U = Qn (Cholesky, Qn formed in place); at beta = 0 with Qn singular,
-    [J^T / sqrt(s); 1^T] (also R^T R = Qn); None when neither applies."""
+    """[U; 1^T] with U^T U = Qn (Cholesky, Qn formed in place); at beta = 0 with Qn singular, another
+    R with R^T R = Qn over the row of ones: J^T / sqrt(s) when d <= M (d + 1 rows), else the rank x M
+    factor of the pivoted Cholesky factorization (its NNLS does not grow with d); None otherwise."""
     m = len(q)
     a = np.empty((m + 1, m))
     a[m] = 1.0
     _normalized_gram(q, inv_s, beta, p, out=a[:m])
     if factor_in_place(a):
         return a
-    return np.concatenate((jacobian.T * math.sqrt(inv_s), _ONES_ROW[m])) if beta == 0.0 else None
+    if beta != 0.0:
+        return None
+    if jacobian.shape[1] <= m:
+        return np.concatenate((jacobian.T * math.sqrt(inv_s), _ONES_ROW[m]))
+    return pivoted_lifted_factor(_normalized_gram(q, inv_s, 0.0, p))
 
 
 def solve_single(jacobian, gram, beta, preference, method, tol, max_iter) -> MinNormResult | None:

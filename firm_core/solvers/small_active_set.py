@@ -27,7 +27,7 @@ import functools
 import math
 
 import numpy as np
-from scipy.linalg.lapack import dgesv, dposv, dpotrf
+from scipy.linalg.lapack import dgesv, dposv, dpotrf, dpstrf
 from scipy.optimize import nnls
 
 try:  # the compiled Lawson-Hanson kernel behind scipy.optimize.nnls, without its input checks (~7 us)
@@ -122,6 +122,27 @@ def lifted_factor(qn: np.ndarray) -> np.ndarray | None:
     a[:m] = qn
     a[m] = 1.0
     return a if factor_in_place(a) else None
+
+
+@functools.lru_cache(maxsize=32)
+def _upper_ones(m: int) -> np.ndarray:
+    return np.asfortranarray(np.triu(np.ones((m, m))))
+
+
+def pivoted_lifted_factor(qn: np.ndarray) -> np.ndarray | None:
+    """[R; 1^T] with R (r x M), R^T R = Qn, from the pivoted Cholesky factorization P^T Qn P = U^T U of
+    LAPACK's ``dpstrf`` (r = its numerical rank, tolerance M eps max Qn_ii): the lifted problem of a
+    singular Qn, whose plain Cholesky factor does not exist; r + 1 rows whatever d. None when LAPACK
+    reports an argument error or a zero matrix."""
+    c, piv, rank, info = dpstrf(qn, lower=0)
+    if info < 0 or rank < 1:
+        return None
+    m = len(qn)
+    c *= _upper_ones(m)  # dpstrf leaves Qn's entries below the diagonal
+    a = np.empty((rank + 1, m))
+    a[:rank, piv - 1] = c[:rank]
+    a[rank] = 1.0
+    return a
 
 
 def nnls_weights_single(a: np.ndarray) -> tuple[list, np.ndarray] | None:

@@ -146,9 +146,34 @@ def test_lifted_factor_is_the_cholesky_factor_over_a_row_of_ones():
     assert np.array_equal(single._lifted(jac, q, inv_s, beta, p), a2 := sas.lifted_factor(qn)) and a2 is not None
     singular = np.vstack([jac[:3], jac[:3]])  # duplicated objectives, beta = 0: Qn has no Cholesky factor
     qs = singular @ singular.T
-    lifted = single._lifted(singular, qs, 1.0 / qs.diagonal().max(), 0.0, p)
-    assert lifted.shape == (11, 6)
-    assert np.allclose(lifted[:10].T @ lifted[:10], qs / qs.diagonal().max(), rtol=0, atol=1e-15)
+    inv_s = 1.0 / qs.diagonal().max()
+    lifted = single._lifted(singular, qs, inv_s, 0.0, p)
+    assert lifted.shape == (4, 6)  # d = 10 > M: rank 3 rows of the pivoted factor over the row of ones
+    assert np.array_equal(lifted[3], np.ones(6))
+    assert np.allclose(lifted[:3].T @ lifted[:3], qs * inv_s, rtol=0, atol=1e-15)
+    narrow = singular[:, :4]  # d = 4 <= M: J^T / sqrt(s), d + 1 rows
+    qw = narrow @ narrow.T
+    lifted = single._lifted(narrow, qw, 1.0 / qw.diagonal().max(), 0.0, p)
+    assert lifted.shape == (5, 6) and np.allclose(lifted[:4].T @ lifted[:4], qw / qw.diagonal().max(), atol=1e-15)
+    assert single._lifted(singular, qs, 1.0 / (qs.diagonal().max() + 0.5), 0.5, p) is not None  # beta > 0
+
+
+def test_the_pivoted_factor_spans_a_singular_gram_and_its_nnls_answer_certifies():
+    rng = np.random.default_rng(17)
+    jac = rng.standard_normal((3, 100))
+    jac = rng.standard_normal((8, 3)) @ jac + 0.2  # M = 8 objectives of rank 4 (3 + the offset)
+    qn = jac @ jac.T
+    qn /= qn.diagonal().max()
+    a = sas.pivoted_lifted_factor(qn)
+    assert a.shape == (5, 8) and np.allclose(a[:4].T @ a[:4], qn, rtol=0, atol=1e-14)
+    wrong = a.copy()
+    wrong[:4] = wrong[:4][:, ::-1]  # columns not put back in Qn's order: the factor of another matrix
+    assert not np.allclose(wrong[:4].T @ wrong[:4], qn, rtol=0, atol=1e-6)
+    lam = sas.nnls_weights_single(a)[0]
+    ref = fc.solve_min_norm(jac, beta=0.0, method="active_set")
+    assert fc.solve_min_norm(jac, beta=0.0).method == "active_set"
+    np.testing.assert_allclose(np.array(lam) @ jac, ref.direction, rtol=0, atol=1e-9)
+    assert sas.pivoted_lifted_factor(np.zeros((3, 3))) is None
 
 
 def test_factor_in_place_writes_the_factor_back_when_lapack_copies():
