@@ -38,7 +38,7 @@ def make_task(n: int, device: str = "cpu", dtype: str = "float32", model: str = 
     return build_task(LLMTaskConfig(model=model, num_clients=n, device=device, dtype=dtype, eval_samples=2, **SHAPE))
 
 
-def bench_round_cost(n: int, local_steps: int, repeats: int, device: str) -> dict:
+def bench_round_cost(n: int, local_steps: int, repeats: int, device: str, model: str = "tiny") -> dict:
     """Median seconds of an engine round vs the sum of the clients' bare local steps (interleaved)."""
     import dataclasses
 
@@ -48,7 +48,7 @@ def bench_round_cost(n: int, local_steps: int, repeats: int, device: str) -> dic
     from firm_core.federated import AlgorithmConfig, client_rngs
     from firm_core.federated.algorithms import make_algorithm
 
-    task = make_task(n, device)
+    task = make_task(n, device, model=model)
     algo = make_algorithm(AlgorithmConfig(name="firm", beta=0.5, preference=(0.5, 0.5), lr=1e-2,
                                           local_steps=local_steps, seed=0))
     state = algo.init(task)
@@ -160,6 +160,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--clients", default="1,2,4", help="N values of the round-cost comparison")
+    ap.add_argument("--model", default="tiny", help="policy of the round-cost comparison (tiny or smollm2)")
     ap.add_argument("--local-steps", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--no-memory", action="store_true")
@@ -175,12 +176,12 @@ def main(argv=None):
     transformers.logging.set_verbosity_error()
     torch.set_num_threads(1)
     report = {"device": args.device, "torch_threads": 1, "shape": SHAPE, "local_steps": args.local_steps}
-    print(f"== round cost, tiny model, FIRM, K = {args.local_steps}, {SHAPE}")
+    print(f"== round cost, {args.model} model, FIRM, K = {args.local_steps}, {SHAPE}")
     print(f"{'N':>3}{'engine round s':>16}{'bare local s':>14}{'ratio':>8}{'overhead ms':>13}{'bookkeeping ms':>16}"
           f"{'share':>8}")
     report["round_cost"] = []
     for n in (int(v) for v in args.clients.split(",")):
-        r = bench_round_cost(n, args.local_steps, args.repeats, args.device)
+        r = bench_round_cost(n, args.local_steps, args.repeats, args.device, args.model)
         report["round_cost"].append(r)
         print(f"{n:>3}{r['round_s']:>16.3f}{r['bare_local_work_s']:>14.3f}{r['ratio']:>8.3f}{r['overhead_ms']:>13.1f}"
               f"{r['bookkeeping_ms']:>16.2f}{100 * r['bookkeeping_share']:>7.2f}%")

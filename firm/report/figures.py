@@ -195,11 +195,13 @@ def _llm_training(ax, label, b):
 
     runs, m = b["runs"], len(b["objectives"])
     norm = range_normalizer([t for r in runs for t in r["train_rewards"]])
-    for algo in b["suite"]["algorithms"]:
+    algos = [a for a in b["suite"]["algorithms"] if a != "firm"] + ["firm"]  # FIRM drawn last, on top
+    for algo in algos:
         rs = [r for r in runs if r["algorithm"] == algo and abs(r["preference"][0] - 1.0 / m) < 1e-9]
         curves = [np.mean(norm(r["train_rewards"]), axis=1) for r in rs]
         _band(ax, curves, COLORS.get(algo), DISPLAY_NAMES[algo], x=np.arange(1, len(curves[0]) + 1) if curves else None)
-    ax.set_xlabel("round")
+    ax.set_xticks(np.arange(1, b["suite"]["rounds"] + 1))
+    ax.set_xlabel("round (FIRM on top; curves that coincide hide the ones drawn before them)")
     ax.set_ylabel("training reward (normalized, mean over objectives)")
     ax.set_title(f"LLM {label}: clients' training reward at uniform p", fontsize=9)
     ax.legend(fontsize=7)
