@@ -59,23 +59,34 @@ def _comparable(out: Path) -> dict:
     return json.loads(json.dumps(data))  # NaN-safe, order-independent comparison through JSON text
 
 
+def _timed_reference(config: Path, out: Path) -> tuple[float, float, float]:
+    """(seconds until the run wrote its metrics.json, until its last algorithm's CSV, until it ended)."""
+    start = time.perf_counter()
+    ref = _child(config, out)
+    saving_s = last_s = None
+    while ref.poll() is None and time.perf_counter() - start < CHILD_TIMEOUT_S:
+        if saving_s is None and (out / "metrics.json").exists():
+            saving_s = time.perf_counter() - start
+        if last_s is None and (out / "fedcmoo.csv").exists():
+            last_s = time.perf_counter() - start
+        time.sleep(0.005)
+    _, err = ref.communicate(timeout=CHILD_TIMEOUT_S)
+    assert ref.returncode == 0 and saving_s is not None and last_s is not None, err
+    return saving_s, last_s, time.perf_counter() - start
+
+
 @pytest.mark.slow
 def test_sigint_at_random_instants_then_resume_equals_the_uninterrupted_run(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "draw_run_plots", lambda *args, **kwargs: {})
     config = _config(tmp_path)
     start = time.perf_counter()
-    ref = _child(config, tmp_path / "ref")
-    saving_s = last_s = None  # when the reference run wrote its metrics.json, and its last algorithm's CSV
-    while ref.poll() is None and time.perf_counter() - start < CHILD_TIMEOUT_S:
-        if saving_s is None and (tmp_path / "ref" / "metrics.json").exists():
-            saving_s = time.perf_counter() - start
-        if last_s is None and (tmp_path / "ref" / "fedcmoo.csv").exists():
-            last_s = time.perf_counter() - start
-        time.sleep(0.005)
-    _, err = ref.communicate(timeout=CHILD_TIMEOUT_S)
-    full_s = time.perf_counter() - start
-    assert ref.returncode == 0 and saving_s is not None and last_s is not None, err
+    # two reference runs, the faster timings kept: a reference slowed by a burst of load elsewhere would
+    # put every interrupt after the trial runs finished (measured: 20 of 20 "finished first" once)
+    (saving_s, last_s, full_s), (saving2, last2, _) = (_timed_reference(config, tmp_path / name)
+                                                       for name in ("ref", "ref2"))
+    saving_s, last_s = min(saving_s, saving2), min(last_s, last2)
     want = _comparable(tmp_path / "ref")
+    assert _comparable(tmp_path / "ref2") == want
 
     rng = np.random.default_rng(SEED)
     outcomes = []
