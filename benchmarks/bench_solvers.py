@@ -1,6 +1,6 @@
 """Min-norm solvers side by side: time per problem and accuracy, single solves and batches.
 
-    python benchmarks/bench_solvers.py [--quick] [--small-only] [--reps R]
+    python benchmarks/bench_solvers.py [--quick] [--small-only] [--reps R] [--against REF]
 
 First table (the number that matters inside a training loop): one ``solve_min_norm(J)`` call on a
 single problem with M in {2, 3, 5, 10}, d in {10, 100}, beta in {0, 0.1, 1}, for two families of
@@ -22,9 +22,18 @@ times, are the result: they are measured side by side in one run.
 from __future__ import annotations
 
 import argparse
+import atexit
+import importlib
+import io
 import os
 import platform
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -127,17 +136,35 @@ def rank_deficient(rng, n, m, d):
     return rng.normal(size=(n, m, r)) @ rng.normal(size=(n, r, d)) + rng.normal(size=(n, 1, d))
 
 
-def bench_small(rng, quick, reps):
-    """Single small solves: auto (short route) vs the batched path (per problem) vs cvxpy. The
-    repetitions are the outer loop, so a change in the machine's load spreads over every cell."""
+def load_reference(ref: str):
+    """firm_core as of the git commit ``ref``, imported as the package ``firm_core_ref``."""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(["git", "archive", ref, "firm_core"], cwd=root, capture_output=True)
+    if done.returncode != 0:
+        sys.exit(f"bench_solvers: --against {ref!r}: git archive failed: {done.stderr.decode().strip()}")
+    where = Path(tempfile.mkdtemp(prefix="firm_core_ref_"))
+    atexit.register(shutil.rmtree, where, ignore_errors=True)
+    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as tar:
+        tar.extractall(where, filter="data")
+    (where / "firm_core").rename(where / "firm_core_ref")
+    sys.path.insert(0, str(where))
+    return importlib.import_module("firm_core_ref")
+
+
+def bench_small(rng, quick, reps, ref=None):
+    """Single small solves: auto (short route) vs the batched path (per problem) vs cvxpy, and vs
+    ``ref`` (another firm_core, see :func:`load_reference`) when given. The repetitions are the
+    outer loop, so a change in the machine's load spreads over every cell."""
     n = 20 if quick else 40
-    cells = [dict(family=family, M=m, d=d, beta=beta, jacs=jacs, auto=[], batched=[], cvxpy=[])
+    cells = [dict(family=family, M=m, d=d, beta=beta, jacs=jacs, auto=[], batched=[], cvxpy=[], ref=[])
              for family, make in (("gaussian", instances), ("rank-deficient", rank_deficient))
              for m in (2, 3, 5, 10) for d in (10, 100) for jacs in [make(rng, n, m, d)] for beta in SMALL_BETAS]
     for _ in range(reps):
         for c in cells:
             jacs, beta = c["jacs"], c["beta"]
             c["auto"].append(_median_call_us(lambda j: fc.solve_min_norm(j, beta=beta), jacs))
+            if ref is not None:
+                c["ref"].append(_median_call_us(lambda j: ref.solve_min_norm(j, beta=beta), jacs))
             t0 = time.perf_counter()
             fc.solve_min_norm(jacs, beta=beta)
             c["batched"].append((time.perf_counter() - t0) / n * 1e6)
@@ -149,23 +176,30 @@ def bench_small(rng, quick, reps):
         rows.append(dict(family=c["family"], M=c["M"], d=c["d"], beta=c["beta"], auto=float(np.median(c["auto"])),
                          lo=min(c["auto"]), hi=max(c["auto"]), batched=float(np.median(c["batched"])),
                          cvxpy=float(np.median(c["cvxpy"])), kkt=max(float(r.kkt_residual) for r in res),
-                         method=res[0].method))
+                         method=res[0].method, ref=float(np.median(c["ref"])) if c["ref"] else None,
+                         ratio=float(np.median(np.divide(c["auto"], c["ref"]))) if c["ref"] else None))
     return rows
 
 
-def fmt_small(rows):
+def fmt_small(rows, ref_name=None):
+    vs = f" {ref_name} us/call | this / {ref_name} |" if ref_name else ""
     out = [f"| family | M | d | beta | auto median us/call (range over reps) | <= {SINGLE_TARGET_US:.0f} us | "
-           "batched us/problem | cvxpy us/call | cvxpy / auto | max rel. KKT | auto ran |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           f"batched us/problem | cvxpy us/call | cvxpy / auto | max rel. KKT | auto ran |{vs}",
+           "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if ref_name else "")]
     for r in rows:
         met = "yes" if r["auto"] <= SINGLE_TARGET_US else "**no**"
+        cmp = f" {r['ref']:.1f} | {r['ratio']:.2f} |" if ref_name else ""
         out.append(f"| {r['family']} | {r['M']} | {r['d']} | {r['beta']:g} | {r['auto']:.1f} ({r['lo']:.1f}-{r['hi']:.1f}) | "
                    f"{met} | {r['batched']:.1f} | {r['cvxpy']:.0f} | {r['cvxpy'] / r['auto']:.0f}x | {r['kkt']:.1e} | "
-                   f"{r['method']} |")
+                   f"{r['method']} |{cmp}")
     worst = max(rows, key=lambda r: r["auto"])
     met = sum(r["auto"] <= SINGLE_TARGET_US for r in rows)
     out.append(f"\n{met} of {len(rows)} cells meet the {SINGLE_TARGET_US:.0f} us target; worst median "
                f"{worst['auto']:.1f} us ({worst['family']}, M = {worst['M']}, d = {worst['d']}, beta = {worst['beta']:g})")
+    if ref_name:
+        ratios = [r["ratio"] for r in rows]
+        out.append(f"this tree / {ref_name}, per cell (median over repetitions of the ratio of the medians): "
+                   f"{min(ratios):.2f}-{max(ratios):.2f}, median {float(np.median(ratios)):.2f}")
     return "\n".join(out)
 
 
@@ -195,13 +229,15 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer instances (smoke run)")
     ap.add_argument("--small-only", action="store_true", help="only the single-small-solve table")
     ap.add_argument("--reps", type=int, default=9, help="repetitions of the single-small-solve timings")
+    ap.add_argument("--against", metavar="REF", help="also time firm_core at this git commit, interleaved (ratios)")
     args = ap.parse_args()
+    ref = load_reference(args.against) if args.against else None
     rng = np.random.default_rng(0)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, python "
           f"{platform.python_version()}, numpy {np.__version__}; load average {os.getloadavg()[0]:.2f}")
     print(f"\nSingle small solves (seed 0; {args.reps} repetitions of the median over {20 if args.quick else 40} "
           "instances per cell; cvxpy on 3 instances per repetition)\n")
-    print(fmt_small(bench_small(rng, args.quick, args.reps)))
+    print(fmt_small(bench_small(rng, args.quick, args.reps, ref), args.against))
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     if args.small_only:
         return

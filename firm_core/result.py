@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -38,6 +38,10 @@ class MinNormResult:
     status : worst :class:`SolverStatus` over the batch; ``statuses`` holds it per problem.
     message : human-readable reason for the status.
     method : name of the method that ran.
+
+    A solver may leave the diagnostic fields to be built on first access (:meth:`deferred`): they are
+    computed in the call (the answer is certified before it is returned), only their arrays and the
+    message are made when read. Attribute access, equality, repr, copies and pickles see every field.
     """
 
     weights: np.ndarray
@@ -55,3 +59,32 @@ class MinNormResult:
     @property
     def success(self) -> bool:
         return self.status is SolverStatus.CONVERGED
+
+    @classmethod
+    def deferred(cls, build, args: tuple, **fields) -> "MinNormResult":
+        """A result holding ``fields`` now and the others as ``build(*args)`` (a dict of the remaining
+        fields), called once, on the first access to any of them."""
+        res = object.__new__(cls)
+        res.__dict__.update(fields, _deferred=(build, args))
+        return res
+
+    def __getattr__(self, name: str):  # reached only for names not in the instance dict
+        pending = self.__dict__.get("_deferred")
+        if pending is None or name not in _FIELD_NAMES:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        self._materialize()
+        return self.__dict__[name]
+
+    def _materialize(self) -> None:
+        """Build the deferred fields (once) and drop the recipe."""
+        pending = self.__dict__.pop("_deferred", None)
+        if pending is not None:
+            build, args = pending
+            self.__dict__.update(build(*args))
+
+    def __getstate__(self) -> dict:
+        self._materialize()
+        return dict(self.__dict__)
+
+
+_FIELD_NAMES = frozenset(f.name for f in fields(MinNormResult))

@@ -8,14 +8,16 @@ as it is when every quantity provably stays inside the float64 range (max|Q| and
 
 * M = 2: the closed form of :mod:`firm_core.solvers.closed_form` (the same formula, in floats);
 * M >= 3: the least-distance method of :mod:`firm_core.solvers.active_set` in one compiled NNLS
-  call on [U; 1^T] (U^T U = Qn by Cholesky; [J^T / sqrt(s); 1^T] when Qn is singular at beta = 0),
-  with a primal-dual support search and the primal active-set method of
+  call on [R; 1^T] (R^T R = Qn: Cholesky for beta > 0, pivoted Cholesky at beta = 0, where Qn is
+  often singular), with a primal-dual support search and the primal active-set method of
   :mod:`firm_core.solvers.small_active_set` as fallbacks (:func:`active_set_single`),
 
 and certifies with the general route's certificate (relative KKT residual <= tol + ROUNDOFF_KKT),
 computed by :func:`certificates` with the same formulas in Python floats (tests cross-check the two).
-Anything else (other dtypes, gram input, batches, extreme scales, invalid arguments, a kernel that
-cannot certify its answer) returns None and the general route runs, with its full checks.
+The result carries weights and direction; its diagnostic fields are built on first access
+(``MinNormResult.deferred``). Anything else (other dtypes, gram input, batches, extreme scales,
+invalid arguments, a kernel that cannot certify its answer) returns None and the general route
+runs, with its full checks.
 """
 
 from __future__ import annotations
@@ -42,11 +44,9 @@ SINGLE_MAX_M = 10
 #: s, the value and the direction are all finite and no entry that matters underflows.
 SAFE_EXP = 900
 _LO, _HI = 2.0**-SAFE_EXP, 2.0**SAFE_EXP
-_ONES_ROW = [np.ones((1, k)) for k in range(SINGLE_MAX_M + 1)]
 
 _FLOAT64 = np.dtype(np.float64)
 _sub, _mul = operator.sub, operator.mul
-_CONVERGED_0D = np.array(SolverStatus.CONVERGED, dtype=object)
 _F32_MAX = float(np.finfo(np.float32).max)
 _DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
@@ -93,7 +93,7 @@ def relative_gradient(q: np.ndarray, lam: list, inv_s: float, w: float, p: list,
                       lam_array: np.ndarray | None = None) -> tuple[list, list]:
     """(g, Q l) with g = (Q l + beta (l - p)) / s = Q l / s + w (l - p), as lists (w = beta / s);
     ``lam_array`` is lam as an array when the caller has it."""
-    ql = (q @ (np.array(lam) if lam_array is None else lam_array)).tolist()
+    ql = q.dot(np.array(lam) if lam_array is None else lam_array).tolist()
     if w == 0.0:
         return [v * inv_s for v in ql], ql
     return [v * inv_s + w * (li - pi) for v, li, pi in zip(ql, lam, p)], ql
@@ -101,7 +101,44 @@ def relative_gradient(q: np.ndarray, lam: list, inv_s: float, w: float, p: list,
 
 def certificates(lam: list, g: list) -> tuple[float, float]:
     """(relative KKT residual ||l - Proj(l - g)||, relative FW gap g^T l - min g): the formulas of
-    :func:`firm_core.solvers.certify.certificates` (shift by the maximum, Condat's threshold) in floats."""
+    :func:`firm_core.solvers.certify.certificates` in floats. Proj(v) = max(v - theta, 0) with theta
+    from a guessed support (:func:`_residual_on_support`: the support of l, then the one its theta
+    implies, which settles ties at degenerate optima), else by sorting."""
+    kkt, theta = _residual_on_support(lam, g, [li > 0.0 for li in lam])
+    if kkt is None and theta is not None:
+        kkt, _ = _residual_on_support(lam, g, [li - gi > theta for li, gi in zip(lam, g)])
+    if kkt is None:
+        kkt = _residual_by_sorting(lam, g)
+    gap = sum(map(_mul, lam, g)) - min(g)
+    return kkt, (gap if gap > 0.0 else 0.0)
+
+
+def _residual_on_support(lam: list, g: list, inside: list) -> tuple[float | None, float | None]:
+    """(||l - Proj(l - g)||, theta) when the projection keeps exactly the guessed support S = {i :
+    inside[i]}, else (None, theta) (theta None for an empty guess).
+
+    With v = l - g, theta = (sum_S v_i - 1) / |S| is the projection's threshold iff v_i > theta on S
+    and v_j <= theta off S (then sum_i max(v_i - theta, 0) = 1); with h = g + theta the residual is
+    h_i on S and l_j off S. Near an optimum S = {l_i > 0} passes (g = c on S, g >= c off S)."""
+    total, k = -1.0, 0
+    for li, gi, on in zip(lam, g, inside):
+        if on:
+            total += li - gi
+            k += 1
+    if not k:
+        return None, None
+    theta = total / k
+    r = []
+    for li, gi, on in zip(lam, g, inside):
+        h = gi + theta  # v_i - theta = l_i - h
+        if (h < li) is not on:
+            return None, theta
+        r.append(h if on else li)
+    return math.hypot(*r), theta
+
+
+def _residual_by_sorting(lam: list, g: list) -> float:
+    """||l - Proj(l - g)|| with theta by sorting v = l - g (shifted by its maximum; Condat's threshold)."""
     v = list(map(_sub, lam, g))
     top = max(v)
     v = [x - top for x in v]
@@ -114,14 +151,14 @@ def certificates(lam: list, g: list) -> tuple[float, float]:
             break
         theta = t
     r = [li - (x - theta) if x > theta else li for li, x in zip(lam, v)]
-    gap = sum(map(_mul, lam, g)) - min(g)
-    return math.hypot(*r), (gap if gap > 0.0 else 0.0)
+    return math.hypot(*r)
 
 
-def active_set_single(normalized, gradient, tol: float, lifted: np.ndarray | None = None):
+def active_set_single(normalized, gradient, tol: float, lifted: np.ndarray | None = None, order: list | None = None):
     """Certified answer for min 0.5 l^T Qn l over the simplex by active-set methods, or None.
 
-    When the lifted problem ``lifted`` = [R; 1^T] (R^T R = Qn) is given, one compiled NNLS solve
+    When the lifted problem ``lifted`` = [R; 1^T] (R^T R = Qn, or its columns permuted: column j is
+    objective ``order[j]``) is given, one compiled NNLS solve
     (:func:`~firm_core.solvers.small_active_set.nnls_weights_single`) answers, if it certifies; its
     support is the start of :func:`~firm_core.solvers.small_active_set.support_search` otherwise
     (which starts from all indices without ``lifted``); last,
@@ -133,7 +170,7 @@ def active_set_single(normalized, gradient, tol: float, lifted: np.ndarray | Non
     """
     start, used = None, 0
     if lifted is not None:
-        found = nnls_weights_single(lifted)
+        found = nnls_weights_single(lifted, order)
         if found is not None:
             lam, array = found
             used = len(lam) - lam.count(0.0)
@@ -170,21 +207,19 @@ def _normalized_gram(q: np.ndarray, inv_s: float, beta: float, p: np.ndarray, ou
     return qn
 
 
-def _lifted(jacobian, q, inv_s: float, beta: float, p: np.ndarray) -> np.ndarray | None:
-    """[U; 1^T] with U^T U = Qn (Cholesky, Qn formed in place); at beta = 0 with Qn singular, another
-    R with R^T R = Qn over the row of ones: J^T / sqrt(s) when d <= M (d + 1 rows), else the rank x M
-    factor of the pivoted Cholesky factorization (its NNLS does not grow with d); None otherwise."""
+def _lifted(q, inv_s: float, beta: float, p: np.ndarray) -> tuple[np.ndarray | None, list | None]:
+    """The lifted problem [R; 1^T] with R^T R = Qn and its column order (None: the objectives' order):
+    for beta > 0, U from the Cholesky factorization U^T U = Qn (formed in place); for beta = 0, where
+    Qn is often singular (no Cholesky factor), the rank x M factor of the pivoted Cholesky
+    factorization (rank + 1 rows whatever d; LAPACK ``dpstrf`` costs no more than a failed ``dpotrf``
+    and a second try). (None, None) when neither exists."""
+    if beta == 0.0:
+        return pivoted_lifted_factor(np.multiply(q, inv_s)) or (None, None)
     m = len(q)
     a = np.empty((m + 1, m))
     a[m] = 1.0
     _normalized_gram(q, inv_s, beta, p, out=a[:m])
-    if factor_in_place(a):
-        return a
-    if beta != 0.0:
-        return None
-    if jacobian.shape[1] <= m:
-        return np.concatenate((jacobian.T * math.sqrt(inv_s), _ONES_ROW[m]))
-    return pivoted_lifted_factor(_normalized_gram(q, inv_s, 0.0, p))
+    return (a, None) if factor_in_place(a) else (None, None)
 
 
 def solve_single(jacobian, gram, beta, preference, method, tol, max_iter) -> MinNormResult | None:
@@ -217,7 +252,7 @@ def solve_single(jacobian, gram, beta, preference, method, tol, max_iter) -> Min
         cert = (g, ql, *certificates(lam, g))
     else:
         found = active_set_single(lambda: _normalized_gram(q, inv_s, beta, p), gradient, tol,
-                                  _lifted(jacobian, q, inv_s, beta, p))
+                                  *_lifted(q, inv_s, beta, p))
         if found is None:
             return None
         (lam, iters, cert, weights), name = found, "active_set"
@@ -228,55 +263,43 @@ def solve_single(jacobian, gram, beta, preference, method, tol, max_iter) -> Min
 
 
 def _result(jacobian, lam, ql, beta, p, iters, kkt, gap, name, tol, dtype, weights=None) -> MinNormResult | None:
-    """The result object of the general route for one certified problem (0-d arrays, in ``dtype``;
-    ``weights``: lam as a fresh array, when there is one); None when value / norm_sq do not fit
-    ``dtype`` (the general route then reports NUMERICAL)."""
+    """The result of the general route for one certified problem, in ``dtype`` (``weights``: lam as a
+    fresh array, when there is one): weights and direction now, the diagnostics (0-d arrays and the
+    message, from :func:`_diagnostics`) on first access; None when value / norm_sq / direction do not
+    fit ``dtype`` (the general route then reports NUMERICAL)."""
+    if weights is None:
+        weights = np.array(lam)
+    direction = np.dot(weights, jacobian)  # BLAS gemv: half the call overhead of `@` here
+    if dtype is not _FLOAT64:
+        value, norm_sq = _value_and_norm(lam, ql, beta, p)
+        with np.errstate(over="ignore"):
+            weights, direction = weights.astype(dtype), direction.astype(dtype)
+        if not (value <= _F32_MAX and norm_sq <= _F32_MAX and np.isfinite(direction).all()):
+            return None
+    return MinNormResult.deferred(_diagnostics, (lam, ql, beta, p, iters, kkt, gap, name, tol, dtype),
+                                  weights=weights, direction=direction, status=SolverStatus.CONVERGED, method=name)
+
+
+def _value_and_norm(lam: list, ql: list, beta: float, p: list) -> tuple[float, float]:
+    """(0.5 l^T Q l + 0.5 beta ||l - p||^2, max(l^T Q l, 0)) from Q l."""
     norm_sq = sum(map(_mul, lam, ql))
     norm_sq = norm_sq if norm_sq > 0.0 else 0.0
     value = 0.5 * norm_sq
     if beta > 0.0:
         value += beta * (0.5 * sum([(li - pi) * (li - pi) for li, pi in zip(lam, p)]))
-    if weights is None:
-        weights = np.array(lam)
-    direction = weights @ jacobian
-    if dtype is not _FLOAT64:
-        with np.errstate(over="ignore"):
-            weights, direction = weights.astype(dtype), direction.astype(dtype)
-        if not (value <= _F32_MAX and norm_sq <= _F32_MAX and np.isfinite(direction).all()):
-            return None
-    return _new_result(
-        weights=weights,
-        direction=direction,
+    return value, norm_sq
+
+
+def _diagnostics(lam, ql, beta, p, iters, kkt, gap, name, tol, dtype) -> dict:
+    """The fields of a short-route result built on first access (values computed from floats kept
+    by the solve, so nothing the caller does to ``weights`` changes them)."""
+    value, norm_sq = _value_and_norm(lam, ql, beta, p)
+    return dict(
         value=np.array(value, dtype=dtype),
         norm_sq=np.array(norm_sq, dtype=dtype),
         kkt_residual=np.array(kkt),
         gap=np.array(gap),
         iterations=np.array(iters, dtype=np.int64),
-        status=SolverStatus.CONVERGED,
-        statuses=_CONVERGED_0D.copy(),
-        message=_MESSAGE_HEAD[name] + format(kkt, ".2e") + _tol_tail(tol),
-        method=name,
+        statuses=np.array(SolverStatus.CONVERGED, dtype=object),
+        message=f"{name}: converged on 1 problem(s); max relative KKT residual {kkt:.2e} <= tol {tol:.1e}",
     )
-
-
-#: MinNormResult is a frozen dataclass without slots or __post_init__: its instance dict may be filled
-#: directly, which skips the frozen __init__'s one object.__setattr__ per field (about 2 us a call).
-_DIRECT_INIT = "__slots__" not in vars(MinNormResult) and not hasattr(MinNormResult, "__post_init__")
-
-
-_MESSAGE_HEAD = {name: f"{name}: converged on 1 problem(s); max relative KKT residual "
-                 for name in ("closed_form", "active_set")}
-
-
-@functools.lru_cache(maxsize=16)
-def _tol_tail(tol: float) -> str:
-    return f" <= tol {tol:.1e}"
-
-
-def _new_result(**fields) -> MinNormResult:
-    """MinNormResult(**fields), built by filling the instance dict when that is equivalent."""
-    if not _DIRECT_INIT:
-        return MinNormResult(**fields)
-    res = object.__new__(MinNormResult)
-    res.__dict__.update(fields)
-    return res

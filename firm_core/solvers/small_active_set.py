@@ -1,8 +1,9 @@
 """Kernels for ONE small problem ``min_{l in simplex} 0.5 l^T Qn l`` (the short route's M >= 3).
 
-* :func:`lifted_factor` / :func:`factor_in_place` and :func:`nnls_weights_single`: the
-  least-distance form. With U^T U = Qn, the NNLS solution mu of min_{mu >= 0} ||[U; 1^T] mu - e||
-  normalized, mu / 1^T mu, is the minimizer (Lawson & Hanson); one compiled call, the first choice.
+* :func:`lifted_factor` / :func:`factor_in_place` (Cholesky), :func:`pivoted_lifted_factor` (a
+  singular Qn) and :func:`nnls_weights_single`: the least-distance form. With R^T R = Qn, the NNLS
+  solution mu of min_{mu >= 0} ||[R; 1^T] mu - e|| normalized, mu / 1^T mu, is the minimizer
+  (Lawson & Hanson); one compiled call, the first choice.
 
 The fallbacks solve the equality-constrained problem on a support S (the *affine minimizer*
 x = argmin {0.5 x^T Qn_SS x : 1^T x = 1}) with one LAPACK call per step; everything else works on
@@ -126,36 +127,45 @@ def lifted_factor(qn: np.ndarray) -> np.ndarray | None:
 
 @functools.lru_cache(maxsize=32)
 def _upper_ones(m: int) -> np.ndarray:
-    return np.asfortranarray(np.triu(np.ones((m, m))))
+    upper = np.triu(np.ones((m, m)))
+    upper.flags.writeable = False
+    return upper
 
 
-def pivoted_lifted_factor(qn: np.ndarray) -> np.ndarray | None:
-    """[R; 1^T] with R (r x M), R^T R = Qn, from the pivoted Cholesky factorization P^T Qn P = U^T U of
-    LAPACK's ``dpstrf`` (r = its numerical rank, tolerance M eps max Qn_ii): the lifted problem of a
-    singular Qn, whose plain Cholesky factor does not exist; r + 1 rows whatever d. None when LAPACK
-    reports an argument error or a zero matrix."""
+def pivoted_lifted_factor(qn: np.ndarray) -> tuple[np.ndarray, list] | None:
+    """([R; 1^T], order) with R (r x M) upper triangular, R^T R = Qn[order][:, order], from the pivoted
+    Cholesky factorization of LAPACK's ``dpstrf`` (r = its numerical rank, tolerance M eps max Qn_ii;
+    column j of R belongs to objective ``order[j]``): the lifted problem of a singular Qn, whose
+    plain Cholesky factor does not exist; r + 1 rows whatever d. None when LAPACK reports an
+    argument error or a zero matrix."""
     c, piv, rank, info = dpstrf(qn, lower=0)
     if info < 0 or rank < 1:
         return None
     m = len(qn)
-    c *= _upper_ones(m)  # dpstrf leaves Qn's entries below the diagonal
     a = np.empty((rank + 1, m))
-    a[:rank, piv - 1] = c[:rank]
+    np.multiply(c[:rank], _upper_ones(m)[:rank], out=a[:rank])  # dpstrf leaves Qn's entries below the diagonal
     a[rank] = 1.0
-    return a
+    return a, [k - 1 for k in piv.tolist()]
 
 
-def nnls_weights_single(a: np.ndarray) -> tuple[list, np.ndarray] | None:
-    """lam = mu / 1^T mu with mu the NNLS solution of the lifted problem ``a`` (:func:`nnls_weights`),
-    as a list and as an array; None at the NNLS cap or when mu = 0."""
+def nnls_weights_single(a: np.ndarray, order: list | None = None) -> tuple[list, np.ndarray] | None:
+    """lam = mu / 1^T mu with mu the NNLS solution of the lifted problem ``a`` (:func:`nnls_weights`;
+    column j is objective ``order[j]`` when the columns are permuted), as a list and as an array;
+    None at the NNLS cap or when mu = 0."""
     mu = nnls_weights(a)
     if mu is None:
         return None
-    total = sum(mu.tolist())
+    values = mu.tolist()
+    total = sum(values)
     if not total > 0.0:
         return None
-    mu /= total
-    return mu.tolist(), mu
+    if order is None:
+        mu /= total
+        return mu.tolist(), mu
+    lam = [0.0] * len(values)
+    for k, v in zip(order, values):
+        lam[k] = v / total
+    return lam, np.array(lam)
 
 
 def _spread(x: list, free: list, m: int) -> list:

@@ -8,6 +8,7 @@ requires every exact method to converge whenever the problem's scale fits the ou
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from fractions import Fraction
 
@@ -86,10 +87,10 @@ def test_the_exact_check_rejects_a_wrong_answer():
     assert exact_kkt(q, 0.0, [0.5, 0.5], [0.6, 0.4])["gap"] <= 1e-16
     assert exact_kkt(q, 0.0, [0.5, 0.5], [0.5, 0.5])["gap"] > 1e-3  # the old 1e-170 answer
     res = fc.solve_min_norm(J_SCALE_FREE)
-    bad = type(res)(**{**res.__dict__, "weights": np.array([0.5, 0.5])})
+    bad = dataclasses.replace(res, weights=np.array([0.5, 0.5]))
     with pytest.raises(AssertionError):
         check_converged_answer(bad, q, 0.0, [0.5, 0.5], "wrong weights")
-    bad = type(res)(**{**res.__dict__, "norm_sq": np.array(2.0)})
+    bad = dataclasses.replace(res, norm_sq=np.array(2.0))
     with pytest.raises(AssertionError):
         check_converged_answer(bad, q, 0.0, [0.5, 0.5], "wrong norm_sq")
 

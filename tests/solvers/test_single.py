@@ -7,7 +7,9 @@ over to the general route whenever it does not apply or cannot certify.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
 
 import numpy as np
 import pytest
@@ -89,6 +91,48 @@ def test_float_certificates_equal_the_numpy_ones_and_reject_wrong_answers():
         assert (single.certificates(lam, g)[0] <= 1e-15) is ok
 
 
+def test_support_threshold_equals_the_sorted_one_and_refuses_a_wrong_support():
+    """Near an optimum (g = c on the support, g >= c off it) the threshold comes from the support of
+    lambda without sorting; it must give the sorted threshold's residual, and refuse (None) whenever
+    the projection's support differs from lambda's (then the sorted one answers)."""
+    rng = np.random.default_rng(6)
+    used = refused = 0
+    for _ in range(2000):
+        m = int(rng.integers(1, 11))
+        lam = rng.dirichlet(np.ones(m))
+        lam[rng.random(m) < 0.4] = 0.0
+        if not lam.any():
+            continue
+        lam /= lam.sum()
+        c, noise = rng.standard_normal(), rng.standard_normal(m) * 10.0 ** rng.uniform(-12, 0)
+        g = np.where(lam > 0, c + noise, c + np.abs(noise) * rng.uniform(0, 3, m)) if rng.random() < 0.7 else noise
+        on_support = single._residual_on_support(lam.tolist(), g.tolist(), (lam > 0).tolist())[0]
+        sorted_kkt = single._residual_by_sorting(lam.tolist(), g.tolist())
+        ref = float(certify.certificates(g[None], lam[None])[0][0])
+        assert abs(sorted_kkt - ref) <= CERT_ATOL * (1 + np.abs(g).max())
+        v = lam - g
+        keeps_support = bool(np.all((v > ref_theta(v)) == (lam > 0)))
+        if on_support is None:
+            refused += 1
+            assert not keeps_support or np.isclose(v, ref_theta(v), atol=1e-12, rtol=0).any()  # only ties
+        else:
+            used += 1
+            assert keeps_support and abs(on_support - ref) <= CERT_ATOL * (1 + np.abs(g).max())
+    assert used > 500 and refused > 300  # both paths reached
+    # a support the projection does not keep: refused, and the residual comes from sorting
+    lam, g = [0.5, 0.5, 0.0], [0.0, 0.0, -1.0]  # index 2 has the lowest gradient: it must enter
+    assert single._residual_on_support(lam, g, [True, True, False])[0] is None
+    assert single._residual_on_support(lam, g, [True, True, True])[0] is not None  # the support theta implies
+    assert single.certificates(lam, g)[0] == pytest.approx(float(certify.certificates(np.array([g]), np.array([lam]))[0][0]))
+
+
+def ref_theta(v):
+    """The simplex projection's threshold by the textbook sort (independent of firm_core)."""
+    u = np.sort(v)[::-1]
+    t = (np.cumsum(u) - 1) / np.arange(1, len(u) + 1)
+    return t[np.nonzero(u - t > 0)[0][-1]]
+
+
 def test_short_route_hands_over_when_it_does_not_apply():
     rng = np.random.default_rng(2)
     jac = rng.standard_normal((3, 5))
@@ -136,16 +180,30 @@ def test_float32_single_problem_equals_the_float64_solve_rounded():
     assert fast(big) is None and fc.solve_min_norm(big).status is fc.SolverStatus.NUMERICAL
 
 
-def test_result_built_directly_equals_the_dataclass_constructor():
+def test_deferred_result_builds_its_diagnostics_once_and_behaves_as_a_plain_result():
     rng = np.random.default_rng(5)
     jac = rng.standard_normal((5, 8))
-    res = fast(jac, 0.2, rng.dirichlet(np.ones(5)))
+    p = rng.dirichlet(np.ones(5))
     names = [f.name for f in dataclasses.fields(fc.MinNormResult)]
-    assert sorted(vars(res)) == sorted(names)  # every field set, nothing else
+    res = fast(jac, 0.2, p)
+    assert sorted(vars(res)) == sorted(["weights", "direction", "status", "method", "_deferred"])
+    value = float(0.5 * res.direction @ res.direction + 0.1 * np.sum((res.weights - p) ** 2))
+    res.weights[:] = 0.0  # the caller's array: the diagnostics come from the solve's own copy
+    assert abs(float(res.value) - value) <= 1e-14 * value
+    assert sorted(vars(res)) == sorted(names)  # every field set on first access, the recipe gone
     rebuilt = fc.MinNormResult(**{k: getattr(res, k) for k in names})
-    for k in names:
-        a, b = getattr(res, k), getattr(rebuilt, k)
-        assert a is b, k
+    assert all(getattr(res, k) is getattr(rebuilt, k) for k in names)
+    assert res.success and repr(res) == repr(rebuilt)
     with pytest.raises(dataclasses.FrozenInstanceError):
         res.method = "other"  # still frozen
-    assert res.success and repr(res) == repr(rebuilt)
+    assert not hasattr(res, "no_such_field")
+    ref = fast(jac, 0.2, p)
+    for other in (pickle.loads(pickle.dumps(fast(jac, 0.2, p))), copy.deepcopy(fast(jac, 0.2, p)),
+                  dataclasses.replace(fast(jac, 0.2, p), method="active_set")):
+        assert sorted(vars(other)) == sorted(names)
+        for k in names:
+            assert np.array_equal(getattr(other, k), getattr(ref, k)) if k != "statuses" else other.statuses == ref.statuses
+    calls = []
+    lazy = fc.MinNormResult.deferred(lambda: calls.append(1) or {"message": "m", "gap": 1}, (), weights=1)
+    assert lazy.weights == 1 and not calls
+    assert lazy.message == "m" and lazy.gap == 1 and calls == [1]  # built once

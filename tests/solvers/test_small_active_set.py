@@ -143,19 +143,18 @@ def test_lifted_factor_is_the_cholesky_factor_over_a_row_of_ones():
     assert np.array_equal(a[:6], np.triu(a[:6])) and np.allclose(a[:6].T @ a[:6], qn, rtol=0, atol=1e-15)
     jac, q, qn, beta, p, _ = problem(rng, 6, 10, 0.3)
     inv_s = 1.0 / (q.diagonal().max() + beta)
-    assert np.array_equal(single._lifted(jac, q, inv_s, beta, p), a2 := sas.lifted_factor(qn)) and a2 is not None
+    a1, order = single._lifted(q, inv_s, beta, p)  # beta > 0: the plain Cholesky factor
+    assert order is None and np.array_equal(a1, a2 := sas.lifted_factor(qn)) and a2 is not None
     singular = np.vstack([jac[:3], jac[:3]])  # duplicated objectives, beta = 0: Qn has no Cholesky factor
     qs = singular @ singular.T
     inv_s = 1.0 / qs.diagonal().max()
-    lifted = single._lifted(singular, qs, inv_s, 0.0, p)
-    assert lifted.shape == (4, 6)  # d = 10 > M: rank 3 rows of the pivoted factor over the row of ones
-    assert np.array_equal(lifted[3], np.ones(6))
-    assert np.allclose(lifted[:3].T @ lifted[:3], qs * inv_s, rtol=0, atol=1e-15)
-    narrow = singular[:, :4]  # d = 4 <= M: J^T / sqrt(s), d + 1 rows
-    qw = narrow @ narrow.T
-    lifted = single._lifted(narrow, qw, 1.0 / qw.diagonal().max(), 0.0, p)
-    assert lifted.shape == (5, 6) and np.allclose(lifted[:4].T @ lifted[:4], qw / qw.diagonal().max(), atol=1e-15)
-    assert single._lifted(singular, qs, 1.0 / (qs.diagonal().max() + 0.5), 0.5, p) is not None  # beta > 0
+    lifted, order = single._lifted(qs, inv_s, 0.0, p)
+    assert lifted.shape == (4, 6)  # rank 3 rows of the pivoted factor over the row of ones
+    assert np.array_equal(lifted[3], np.ones(6)) and sorted(order) == list(range(6))
+    assert np.allclose(lifted[:3].T @ lifted[:3], (qs * inv_s)[np.ix_(order, order)], rtol=0, atol=1e-15)
+    full, order = single._lifted(jac @ jac.T, inv_s, 0.0, p)  # beta = 0, full rank: M rows
+    assert full.shape == (7, 6) and sorted(order) == list(range(6))
+    assert single._lifted(qs, 1.0 / (qs.diagonal().max() + 0.5), 0.5, p)[0] is not None  # beta > 0
 
 
 def test_the_pivoted_factor_spans_a_singular_gram_and_its_nnls_answer_certifies():
@@ -164,12 +163,15 @@ def test_the_pivoted_factor_spans_a_singular_gram_and_its_nnls_answer_certifies(
     jac = rng.standard_normal((8, 3)) @ jac + 0.2  # M = 8 objectives of rank 4 (3 + the offset)
     qn = jac @ jac.T
     qn /= qn.diagonal().max()
-    a = sas.pivoted_lifted_factor(qn)
-    assert a.shape == (5, 8) and np.allclose(a[:4].T @ a[:4], qn, rtol=0, atol=1e-14)
-    wrong = a.copy()
-    wrong[:4] = wrong[:4][:, ::-1]  # columns not put back in Qn's order: the factor of another matrix
-    assert not np.allclose(wrong[:4].T @ wrong[:4], qn, rtol=0, atol=1e-6)
-    lam = sas.nnls_weights_single(a)[0]
+    a, order = sas.pivoted_lifted_factor(qn)
+    back = np.empty_like(a[:4])
+    back[:, order] = a[:4]  # column j belongs to objective order[j]
+    assert a.shape == (5, 8) and np.allclose(back.T @ back, qn, rtol=0, atol=1e-14)
+    assert not np.allclose(a[:4].T @ a[:4], qn, rtol=0, atol=1e-6)  # the pivoting matters here
+    lam = sas.nnls_weights_single(a, order)[0]
+    wrong = sas.nnls_weights_single(a)[0]  # the order ignored: weights on the wrong objectives
+    assert not np.allclose(np.array(wrong) @ jac, fc.solve_min_norm(jac, beta=0.0, method="active_set").direction,
+                           rtol=0, atol=1e-6)
     ref = fc.solve_min_norm(jac, beta=0.0, method="active_set")
     assert fc.solve_min_norm(jac, beta=0.0).method == "active_set"
     np.testing.assert_allclose(np.array(lam) @ jac, ref.direction, rtol=0, atol=1e-9)
