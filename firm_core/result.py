@@ -63,24 +63,26 @@ class MinNormResult:
     @classmethod
     def deferred(cls, build, args: tuple, **fields) -> "MinNormResult":
         """A result holding ``fields`` now and the others as ``build(*args)`` (a dict of the remaining
-        fields), called once, on the first access to any of them."""
+        fields), called on the first access to any of them (once, unless two threads race to it)."""
         res = object.__new__(cls)
         res.__dict__.update(fields, _deferred=(build, args))
         return res
 
     def __getattr__(self, name: str):  # reached only for names not in the instance dict
-        pending = self.__dict__.get("_deferred")
-        if pending is None or name not in _FIELD_NAMES:
-            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
-        self._materialize()
-        return self.__dict__[name]
+        if name in _FIELD_NAMES:
+            self._materialize()
+            if name in self.__dict__:
+                return self.__dict__[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def _materialize(self) -> None:
-        """Build the deferred fields (once) and drop the recipe."""
-        pending = self.__dict__.pop("_deferred", None)
+        """Build the deferred fields and drop the recipe (after the fields are in: a concurrent reader
+        sees either the recipe or the fields; at worst both build the same values)."""
+        pending = self.__dict__.get("_deferred")
         if pending is not None:
             build, args = pending
             self.__dict__.update(build(*args))
+            self.__dict__.pop("_deferred", None)
 
     def __getstate__(self) -> dict:
         self._materialize()

@@ -46,6 +46,7 @@ SAFE_EXP = 900
 _LO, _HI = 2.0**-SAFE_EXP, 2.0**SAFE_EXP
 
 _FLOAT64 = np.dtype(np.float64)
+_EXACT_INT = 2**53  # integers up to this are exact floats (larger ones take the general route and its checks)
 _sub, _mul = operator.sub, operator.mul
 _F32_MAX = float(np.finfo(np.float32).max)
 _DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
@@ -61,9 +62,12 @@ def _scaled_fold(p_bytes: bytes, beta: float) -> np.ndarray:
 
 
 def _preference(preference, m: int):
-    """The preference if it is a valid float64 (M,) probability vector, else None (general route)."""
+    """The preference if it is a valid float64 (M,) probability vector (or a list / tuple of M Python
+    floats, made one), else None (general route)."""
     if preference is None:
         return uniform_preference(m)
+    if type(preference) in (list, tuple) and len(preference) == m and all(type(x) is float for x in preference):
+        preference = np.array(preference)
     if type(preference) is not np.ndarray or preference.dtype != np.float64 or preference.shape != (m,):
         return None
     if not preference.min() >= 0.0 or not abs(float(preference.sum()) - 1.0) <= PREFERENCE_SUM_TOL:
@@ -224,6 +228,8 @@ def _lifted(q, inv_s: float, beta: float, p: np.ndarray) -> tuple[np.ndarray | N
 
 def solve_single(jacobian, gram, beta, preference, method, tol, max_iter) -> MinNormResult | None:
     """The certified answer for one small float64 problem, or None when the short route does not apply."""
+    if type(beta) is int and abs(beta) <= _EXACT_INT:  # (not bool) an integer beta is the same problem
+        beta = float(beta)
     if not _applies(jacobian, gram, beta, method, tol, max_iter):
         return None
     m = jacobian.shape[0]

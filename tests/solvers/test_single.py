@@ -133,16 +133,30 @@ def ref_theta(v):
     return t[np.nonzero(u - t > 0)[0][-1]]
 
 
+def test_a_list_of_floats_is_a_preference_on_the_short_route():
+    rng = np.random.default_rng(7)
+    jac, _, beta, p = instance(rng, 4, 6, 0.2)
+    by_list, by_array = fast(jac, beta, p.tolist()), fast(jac, beta, p)
+    assert by_list is not None and np.array_equal(by_list.weights, by_array.weights)
+    assert fast(jac, beta, tuple(p.tolist())) is not None
+    for other in ([1, 0, 0, 0], [0.5, 0.5, 0.5, -0.5], [0.5, 0.5], p.tolist() + [0.0], [np.float64(0.25)] * 4):
+        assert fast(jac, beta, other) is None  # ints, off the simplex, wrong length, numpy scalars: general route
+    with pytest.raises(ValueError, match="preference"):
+        fc.solve_min_norm(jac, beta=beta, preference=[0.5, 0.5, 0.5, -0.5])  # which then names the argument
+
+
 def test_short_route_hands_over_when_it_does_not_apply():
     rng = np.random.default_rng(2)
     jac = rng.standard_normal((3, 5))
     assert fast(jac) is not None
+    assert np.array_equal(fast(jac, 1).weights, fast(jac, 1.0).weights)  # an int beta is the same problem
     for args in [
         (jac.astype(np.float16), None, 0.0, None, "auto", 1e-12, None),  # other dtype
         (jac[None], None, 0.0, None, "auto", 1e-12, None),  # a batch
         (jac, None, 0.0, None, "active_set", 1e-12, None),  # an explicit method
         (jac, None, 0.0, None, "auto", 1e-12, 50),  # an iteration cap
-        (jac, None, 1, None, "auto", 1e-12, None),  # beta not a float
+        (jac, None, True, None, "auto", 1e-12, None),  # beta not a number (the general route refuses it)
+        (jac, None, -1, None, "auto", 1e-12, None),  # a negative beta (likewise)
         (jac, None, 0.0, np.array([0.5, 0.6, -0.1]), "auto", 1e-12, None),  # invalid preference
         (jac * 1e200, None, 0.0, None, "auto", 1e-12, None),  # Q beyond the safe range
         (jac * 1e-200, None, 0.0, None, "auto", 1e-12, None),
