@@ -16,10 +16,11 @@ from tests.docs.runner import ROOT, blocks, run_page
 
 #: Pages whose code examples must run (every ```python block, saved files, marked shell commands).
 PAGES_WITH_CODE = ("README.md", "docs/tutorials/own_problem.md", "docs/tutorials/property_testing.md",
-                   "docs/tutorials/llm_alignment.md")
+                   "docs/tutorials/llm_alignment.md", "docs/tutorials/flower.md")
 #: Optional extras a page's code needs (the test skips only when one is not installed; `make test`
 #: installs them all, so in CI every page runs).
-PAGE_EXTRAS = {"docs/tutorials/llm_alignment.md": ("torch", "transformers", "peft", "profanity_check")}
+PAGE_EXTRAS = {"docs/tutorials/llm_alignment.md": ("torch", "transformers", "peft", "profanity_check"),
+               "docs/tutorials/flower.md": ("flwr",)}
 #: Pages other parts of the project write; the site's nav names them. While one is missing (a checkout
 #: before they land) the build test stands in an empty page for it, and only for these.
 PAGES_WRITTEN_ELSEWHERE = ("running.md", "solvers.md", "federated.md", "theory.md", "llm.md", "flower.md")
