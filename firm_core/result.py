@@ -61,11 +61,11 @@ class MinNormResult:
         return self.status is SolverStatus.CONVERGED
 
     @classmethod
-    def deferred(cls, build, args: tuple, **fields) -> "MinNormResult":
-        """A result holding ``fields`` now and the others as ``build(*args)`` (a dict of the remaining
-        fields), called on the first access to any of them (once, unless two threads race to it)."""
+    def deferred(cls, build, args: tuple, **now) -> "MinNormResult":
+        """A result holding the fields ``now`` and the others as ``build(*args)`` (a dict of the
+        remaining fields), called on the first access to any of them (once, unless two threads race)."""
         res = object.__new__(cls)
-        res.__dict__.update(fields, _deferred=(build, args))
+        res.__dict__.update(now, _deferred=(build, args))
         return res
 
     def __getattr__(self, name: str):  # reached only for names not in the instance dict
